@@ -1,0 +1,595 @@
+"""The application service: the one way in for commands and replays.
+
+Callers (the CLI, the HTTP API, tests) pass ids and values and get receipts
+and decision documents back; they never touch the repository or ``save``.
+Storage is chosen by one database URL (SQLite by default, PostgreSQL through
+psycopg2), wired into eventsourcing through ``ledger.store``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from ledger.ccgs import get_ccg
+from ledger.clock import parse_instant, to_us, us_to_iso
+from ledger.commands import Command, loads_line, parse_command
+from ledger.config import DEFAULT_DATABASE_URL, database_url_from_env
+from ledger.determination_service import Determinations
+from ledger.determinations import CCGDeterminations
+from ledger.domain import EVENT_TYPES, CCGPremiumRecord, event_id, stream_id
+from ledger.engine import Decision, decide
+from ledger.engine import number as json_number
+from ledger.errors import (
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+    InvalidCommand,
+    LedgerError,
+    UnknownCCG,
+)
+from ledger.facts import (
+    EventRef,
+    Facts,
+    FinancialFact,
+    FlagFact,
+    LocalMeasureFact,
+    PopulationFact,
+    ThresholdFact,
+    ValueFact,
+)
+from ledger.scheme import get_scheme
+from ledger.store import LedgerRecorder
+
+#: How often a concurrent writer may beat us to a stream before we give up.
+MAX_WRITE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a stored command became: its event id, stream version and log position."""
+
+    type: str
+    ccg: str
+    scheme: str
+    event_id: str
+    version: int
+    position: int
+    recorded_at: str
+    #: True when this is the stored answer to an earlier request with the same key.
+    replayed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "replayed"}
+
+
+@dataclass
+class ImportReport:
+    stored: int = 0
+    rejected: int = 0
+    last_position: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "stored": self.stored,
+            "rejected": self.rejected,
+            "last_position": self.last_position,
+        }
+
+
+class QPLedger(Application[UUID]):
+    """The Quality Premium ledger: records facts, replays decisions at any point."""
+
+    name = "QPLedger"
+    # Snapshots bound the cost of a point-in-time replay, whatever the stream's length.
+    snapshotting_intervals = {CCGPremiumRecord: 50, CCGDeterminations: 20}
+
+    def __init__(self, database_url: str | None = None, env: dict[str, str] | None = None):
+        self.database_url = database_url or database_url_from_env() or DEFAULT_DATABASE_URL
+        settings = {
+            "PERSISTENCE_MODULE": "ledger.store:Factory",
+            "SQLALCHEMY_URL": self.database_url,
+            "AGGREGATE_CACHE_MAXSIZE": "1000",
+        }
+        settings.update(env or {})
+        super().__init__(env=settings)
+        self._locks_guard = threading.Lock()
+        self._stream_locks: dict[UUID, threading.Lock] = {}
+
+    def close(self) -> None:
+        """Release database connections (tests and short-lived CLI runs)."""
+        super().close()
+        engine = self.store.datastore.engine
+        if engine is not None and hasattr(engine, "dispose"):
+            engine.dispose()
+
+    @cached_property
+    def determinations(self) -> Determinations:
+        """Issued decisions, reproductions, diffs and appeals (ledger/determination_service.py)."""
+        return Determinations(self)
+
+    @property
+    def store(self) -> LedgerRecorder:
+        recorder = self.recorder
+        assert isinstance(recorder, LedgerRecorder)
+        return recorder
+
+    # -- writing --------------------------------------------------------------
+
+    def execute(
+        self,
+        raw: dict[str, Any] | Command,
+        *,
+        actor: str | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """Validate one command and record it as one event (or raise, storing nothing).
+
+        The actor given here (the caller's identity) wins over one in the body.
+        A concurrent write to the same stream is retried on fresh state, so no
+        acknowledged event is lost; with ``expected_version`` it is refused instead.
+        With ``idempotency_key``, a retry of the same request returns the first
+        receipt and stores nothing; the same key with another request is refused.
+        """
+        command = raw if isinstance(raw, Command) else parse_command(raw)
+        who = actor or command.actor or default_actor()
+        oid = stream_id(command.ccg, command.scheme)
+        retry = None
+        if idempotency_key is not None:
+            retry = self._idempotency_row(who, idempotency_key, command)
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            # One writer per stream in this process; writers in other processes
+            # are resolved by the stream's version constraint, then a jittered pause.
+            with self._stream_lock(oid):
+                if retry is not None:
+                    earlier = self._earlier_receipt(retry)
+                    if earlier is not None:
+                        return earlier
+                record = self.load_record(command.ccg, command.scheme, who)
+                # A record not yet stored reads as version 0 (its opening is pending).
+                stored = record.version - len(record.pending_events)
+                if expected_version is not None and stored != expected_version:
+                    raise ConcurrencyConflict(
+                        f"the record of {command.ccg} in {command.scheme} is at version "
+                        f"{stored}, not {expected_version}",
+                        field="If-Match",
+                    )
+                record.apply_command(command.type, command.fields, who, command.reason)
+                try:
+                    recordings = self.save(record, idempotency=retry)
+                except IntegrityError:
+                    self.forget(oid)
+                    if expected_version is not None and (
+                        retry is None or self._earlier_receipt(retry) is None
+                    ):
+                        raise ConcurrencyConflict(
+                            f"the record of {command.ccg} in {command.scheme} moved on",
+                            field="If-Match",
+                        ) from None
+                else:
+                    last = recordings[-1]
+                    return self._receipt(
+                        command, oid, last.domain_event.originator_version, last.notification.id
+                    )
+            time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
+        raise ConcurrencyConflict(f"too many concurrent writes to {command.ccg}; try again")
+
+    def _stream_lock(self, oid: UUID) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._stream_locks.get(oid)
+            if lock is None:
+                lock = self._stream_locks[oid] = threading.Lock()
+            return lock
+
+    def _idempotency_row(self, actor: str, key: str, command: Command) -> dict[str, Any]:
+        if not isinstance(key, str) or not 1 <= len(key) <= 200 or not key.isprintable():
+            raise InvalidCommand(
+                "Idempotency-Key: must be 1 to 200 printable characters", field="Idempotency-Key"
+            )
+        canonical = json.dumps(
+            {
+                "type": command.type,
+                "ccg": command.ccg,
+                "scheme": command.scheme,
+                "fields": command.fields,
+                "reason": command.reason,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            default=str,
+        )
+        digest = "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return {
+            "actor": actor,
+            "key": key,
+            "request_digest": digest,
+            "type": command.type,
+            "ccg": command.ccg,
+            "scheme": command.scheme,
+        }
+
+    def _earlier_receipt(self, retry: dict[str, Any]) -> Receipt | None:
+        row = self.store.idempotent_write(retry["actor"], retry["key"])
+        if row is None:
+            return None
+        if row["request_digest"] != retry["request_digest"]:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {retry['key']!r} was already used for a different request "
+                f"({row['type']} for {row['ccg']})",
+                field="Idempotency-Key",
+            )
+        oid = stream_id(row["ccg"], row["scheme"])
+        return Receipt(
+            type=row["type"],
+            ccg=row["ccg"],
+            scheme=row["scheme"],
+            event_id=event_id(oid, int(row["version"])),
+            version=int(row["version"]),
+            position=int(row["position"]),
+            recorded_at=us_to_iso(int(row["recorded_us"])),
+            replayed=True,
+        )
+
+    def load_record(self, ccg: str, scheme: str, actor: str) -> CCGPremiumRecord:
+        """The CCG's record for the scheme; opened (first event) by the first command."""
+        try:
+            record: CCGPremiumRecord = self.repository.get(stream_id(ccg, scheme))
+        except AggregateNotFoundError:
+            record = CCGPremiumRecord(ccg=ccg, scheme=scheme, actor=actor)
+        return record
+
+    def _receipt(self, command: Command, oid: UUID, version: int, position: int) -> Receipt:
+        return Receipt(
+            type=command.type,
+            ccg=command.ccg,
+            scheme=command.scheme,
+            event_id=event_id(oid, version),
+            version=version,
+            position=position,
+            recorded_at=us_to_iso(self._recorded_us(position)),
+        )
+
+    def import_lines(
+        self, lines: Iterable[str], *, actor: str | None = None, batch_size: int = 200
+    ) -> ImportReport:
+        """Import JSON lines: store every valid line, report every rejected one.
+
+        Lines are applied in order and saved in batches (one transaction per
+        batch) for speed; a batch that loses a race with another writer is
+        replayed line by line, so nothing valid is dropped.
+        """
+        report = ImportReport()
+        batch: list[tuple[int, Command]] = []
+        # Records stay loaded across batches (each is read once per import); a
+        # batch that loses a race clears them so the next batch reads fresh state.
+        records: dict[UUID, CCGPremiumRecord] = {}
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append((number, parse_command(loads_line(line))))
+            except LedgerError as e:
+                report.rejected += 1
+                report.errors.append({"line": number, **e.to_dict()})
+            except ValueError as e:
+                report.rejected += 1
+                report.errors.append(
+                    {"line": number, "code": "invalid-json", "message": f"not valid JSON: {e}"}
+                )
+            if len(batch) >= batch_size:
+                self._import_batch(batch, actor, report, records)
+                batch = []
+        if batch:
+            self._import_batch(batch, actor, report, records)
+        report.errors.sort(key=lambda e: int(e["line"]))
+        report.last_position = self.max_position()
+        return report
+
+    def _import_batch(
+        self,
+        batch: list[tuple[int, Command]],
+        actor: str | None,
+        report: ImportReport,
+        records: dict[UUID, CCGPremiumRecord],
+    ) -> None:
+        if len(records) > 10_000:
+            records.clear()
+        touched: set[UUID] = set()  # a record opened only by rejected lines is not saved
+        accepted = 0
+        errors: list[dict[str, Any]] = []
+        for number, command in batch:
+            oid = stream_id(command.ccg, command.scheme)
+            # In a bulk import a line's own actor wins; the importer is the default.
+            who = command.actor or actor or default_actor()
+            record = records.get(oid) or self.load_record(command.ccg, command.scheme, who)
+            records[oid] = record
+            try:
+                record.apply_command(command.type, command.fields, who, command.reason)
+                accepted += 1
+                touched.add(oid)
+            except LedgerError as e:
+                errors.append({"line": number, **e.to_dict()})
+        try:
+            self.save(*(records[oid] for oid in touched))
+        except IntegrityError:
+            # Another writer got in first: replay this batch one line at a time
+            # on fresh state, so nothing valid is dropped.
+            for oid in records:
+                self.forget(oid)
+            records.clear()  # their unsaved changes are gone; reload from the log
+            for number, command in batch:
+                try:
+                    self.execute(command, actor=command.actor or actor)
+                    report.stored += 1
+                except LedgerError as e:
+                    report.rejected += 1
+                    report.errors.append({"line": number, **e.to_dict()})
+            return
+        report.stored += accepted
+        report.rejected += len(errors)
+        report.errors.extend(errors)
+
+    def forget(self, oid: UUID) -> None:
+        if self.repository.cache:
+            with contextlib.suppress(KeyError):
+                self.repository.cache.get(oid, evict=True)
+
+    # -- reading --------------------------------------------------------------
+
+    def max_position(self) -> int:
+        return self.store.head()
+
+    def _recorded_us(self, position: int) -> int:
+        value = self.store.recorded_us(position)
+        if value is None:
+            raise InvalidCommand(f"position {position} is not in the log", field="position")
+        return value
+
+    def resolve_point(
+        self, *, as_of: str | None = None, position: int | None = None
+    ) -> tuple[int, str | None]:
+        """Turn "as of T" or "at position P" (or now) into a log position and a time.
+
+        Recorded time is strictly increasing in log order, so the events known
+        at T are exactly the log prefix up to the last position recorded <= T.
+        """
+        if as_of is not None and position is not None:
+            raise InvalidCommand("give as_of or position, not both", field="as_of")
+        head = self.max_position()
+        if position is not None:
+            if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+                raise InvalidCommand("position: must be a whole number >= 0", field="position")
+            if position > head:
+                raise InvalidCommand(
+                    f"position: {position} is beyond the end of the log ({head})",
+                    field="position",
+                    allowed=f"0..{head}",
+                )
+            known = self.store.recorded_us(position)
+            return position, (us_to_iso(known) if known is not None else None)
+        if as_of is not None:
+            moment = parse_instant(as_of)
+            t = to_us(moment)
+            # Another process's clock may run ahead of ours: a time the ledger has
+            # already recorded is never "in the future".
+            last = self.store.recorded_us(head) if head else None
+            if t > max(self.store.clock(), last or 0):
+                raise InvalidCommand(
+                    f"as_of: {as_of} is in the future; a replay can only use "
+                    "what the ledger already knows",
+                    field="as_of",
+                )
+            return self.store.position_at(t), us_to_iso(t)
+        return head, (us_to_iso(self._recorded_us(head)) if head else None)
+
+    def _refs(self, oid: UUID, typed_versions: dict[int, str]) -> dict[int, EventRef]:
+        if not typed_versions:
+            return {}
+        located = self.store.locate(str(oid), sorted(typed_versions))
+        return {
+            v: EventRef(
+                id=event_id(oid, v), position=p, type=typed_versions[v], recorded_at=us_to_iso(t)
+            )
+            for v, (p, t) in located.items()
+        }
+
+    def check_subject(self, ccg: str, scheme: str) -> None:
+        if get_ccg(ccg) is None:
+            raise UnknownCCG(f"ccg: unknown CCG code {ccg!r}", field="ccg")
+        get_scheme(scheme)
+
+    def facts(
+        self, ccg: str, scheme: str, *, as_of: str | None = None, position: int | None = None
+    ) -> Facts:
+        """The facts known about one CCG at a point in the log (the engine's input)."""
+        self.check_subject(ccg, scheme)
+        point, moment = self.resolve_point(as_of=as_of, position=position)
+        oid = stream_id(ccg, scheme)
+        version = self.store.stream_version_at(str(oid), point)
+        if version is None:
+            return Facts(ccg=ccg, scheme=scheme, position=point, as_of=moment)
+        record: CCGPremiumRecord = self.repository.get(oid, version=version)
+        return facts_from_record(record, self._refs(oid, typed_versions(record)), point, moment)
+
+    def decision(
+        self, ccg: str, scheme: str, *, as_of: str | None = None, position: int | None = None
+    ) -> Decision:
+        """The premium decision as it stood at a recorded time or log position (or now)."""
+        facts = self.facts(ccg, scheme, as_of=as_of, position=position)
+        decision = decide(get_scheme(scheme), facts)
+        self.attach_log(decision.document)
+        return decision
+
+    def attach_log(self, document: dict[str, Any]) -> None:
+        """Point a decision at the log it used: the Merkle tree size and root at its position.
+
+        An auditor holding a checkpoint can then prove, with a consistency proof,
+        that the replay used a prefix of the log they trust.
+        """
+        size, root = self.store.log_head_at(int(document["position"]))
+        document["log"] = {"tree_size": size, "root_hash": "sha256:" + root.hex()}
+
+    def stream_version(self, ccg: str, scheme: str) -> int:
+        self.check_subject(ccg, scheme)
+        try:
+            return int(self.repository.get(stream_id(ccg, scheme)).version)
+        except AggregateNotFoundError:
+            return 0
+
+    def stream_version_at(self, ccg: str, scheme: str, position: int) -> int:
+        """The CCG's record version as it stood at a log position (0: not yet opened)."""
+        self.check_subject(ccg, scheme)
+        return self.store.stream_version_at(str(stream_id(ccg, scheme)), position) or 0
+
+    def history(
+        self, ccg: str, scheme: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """A CCG's events in order, with position, recorded time, actor, reason and fields."""
+        self.check_subject(ccg, scheme)
+        oid = stream_id(ccg, scheme)
+        lte = None if limit is None else offset + limit
+        events = list(self.events.get(oid, gt=offset or None, lte=lte))
+        if not events:
+            return []
+        typed = {
+            e.originator_version: EVENT_TYPES.get(type(e).__name__, type(e).__name__)
+            for e in events
+        }
+        refs = self._refs(oid, typed)
+        out = []
+        for e in events:
+            ref = refs[e.originator_version]
+            payload = {
+                k: plain(v)
+                for k, v in e.__dict__.items()
+                if k
+                not in {
+                    "originator_id",
+                    "originator_version",
+                    "timestamp",
+                    "originator_topic",
+                    "actor",
+                    "reason",
+                }
+            }
+            out.append(
+                {
+                    "position": ref.position,
+                    "recorded_at": ref.recorded_at,
+                    "id": ref.id,
+                    "version": e.originator_version,
+                    "type": ref.type,
+                    "actor": e.__dict__.get("actor"),
+                    "reason": e.__dict__.get("reason"),
+                    "fields": payload,
+                }
+            )
+        return out
+
+    def iter_history(self, ccg: str, scheme: str, page: int = 500) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            chunk = self.history(ccg, scheme, offset=offset, limit=page)
+            yield from chunk
+            if len(chunk) < page:
+                return
+            offset += page
+
+
+def plain(value: Any) -> Any:
+    """Decimals as JSON numbers, recursively, so history reads as the user wrote it."""
+    if isinstance(value, Decimal):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli:unknown"
+
+
+def typed_versions(record: CCGPremiumRecord) -> dict[int, str]:
+    """Every event version the record's current facts rest on, with its type."""
+    out: dict[int, str] = {}
+    if record.population:
+        out[record.population["version"]] = "population_recorded"
+    for m in record.local_measures.values():
+        out[m["version"]] = "local_measures_selected"
+    for t in record.thresholds.values():
+        out[t["version"]] = "threshold_agreed"
+    for v in record.values.values():
+        out[v["version"]] = "measure_submitted"
+    for s in record.standards.values():
+        out[s["version"]] = "constitution_standard_submitted"
+    for f in record.flags.values():
+        for version, kind in f["versions"]:
+            out[version] = kind
+    if record.financial:
+        out[record.financial["version"]] = "financial_position_declared"
+    return out
+
+
+def facts_from_record(
+    record: CCGPremiumRecord, refs: dict[int, EventRef], position: int, as_of: str | None
+) -> Facts:
+    pop = record.population
+    fin = record.financial
+    return Facts(
+        ccg=record.ccg,
+        scheme=record.scheme,
+        position=position,
+        as_of=as_of,
+        population=PopulationFact(pop["population"], pop["source"], refs[pop["version"]])
+        if pop
+        else None,
+        local_measures={
+            slot: LocalMeasureFact(
+                slot, m["name"], m["criterion"], m["direction"], refs[m["version"]]
+            )
+            for slot, m in record.local_measures.items()
+        },
+        thresholds={
+            key: ThresholdFact(
+                key.split("/")[0], key.split("/")[1], t["baseline"], t["target"], refs[t["version"]]
+            )
+            for key, t in record.thresholds.items()
+        },
+        values={
+            key: ValueFact(key, key.rsplit("/", 1)[1], v["value"], refs[v["version"]])
+            for key, v in record.values.items()
+        },
+        standards={
+            key: ValueFact(key, key.rsplit("/", 1)[1], s["value"], refs[s["version"]])
+            for key, s in record.standards.items()
+        },
+        flags={
+            flag_id: FlagFact(
+                flag_id, f["description"], f["active"], tuple(refs[v] for v, _ in f["versions"])
+            )
+            for flag_id, f in record.flags.items()
+        },
+        financial=FinancialFact(fin["outturn"], fin["amount_pence"], refs[fin["version"]])
+        if fin
+        else None,
+    )

@@ -1,0 +1,273 @@
+"""``qp-ledger tokens …`` and ``qp-ledger serve``: running the HTTP API for real.
+
+Kept apart from ``ledger/cli.py``; Flask and gunicorn are imported only when
+``serve`` runs (``api.config``, imported here for the one port number, is
+plain Python).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from typing import Any
+
+import click
+from sqlalchemy.engine import Engine
+
+from api.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_THREADS,
+    DEFAULT_WORKERS,
+    HOST,
+    PORT,
+    THREADS,
+    WORKERS,
+)
+from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL, database_url_from_env
+from ledger.errors import LedgerError
+from ledger.tokens import ROLES, Token, TokenStore
+
+database_option = click.option(
+    "--database-url",
+    envvar=DATABASE_URL,
+    default=None,
+    metavar="URL",
+    help=f"Database URL (env {DATABASE_URL}); default: sqlite:///qp-ledger.db",
+)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+def tokens() -> None:
+    """API bearer tokens: create (shown once, stored hashed), list, revoke."""
+
+
+@tokens.command("create")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the token may do.")
+@click.option(
+    "--org",
+    default=None,
+    metavar="CODE",
+    help="For --role ccg: the CCG's ODS code (06F); for area-team: the area team "
+    "code (E39000015). Not used by other roles.",
+)
+@click.option("--label", default=None, help="A note on who holds it (shown by `tokens list`).")
+@click.option("--json", "as_json", is_flag=True, help="Print the token and its details as JSON.")
+@database_option
+def create(
+    role: str, org: str | None, label: str | None, as_json: bool, database_url: str | None
+) -> None:
+    """Create a token. The plaintext is printed once, on stdout; only its hash is stored."""
+    store = TokenStore(database_url)
+    try:
+        token, plaintext = store.create(role, org, label)
+    except LedgerError as e:
+        _fail(e.message)
+        return
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({**token.to_dict(), "token": plaintext}))
+        return
+    click.echo(
+        f"created token {token.id}: role {role}"
+        + (f" for {org}" if org else "")
+        + f"; events will say actor {token.actor}.\n"
+        "The token is shown once, below; only its hash is stored.",
+        err=True,
+    )
+    click.echo(plaintext)
+
+
+def _row(token: Token) -> str:
+    state = f"revoked {token.revoked_at}" if token.revoked_at else "active"
+    return (
+        f"{token.id:<14}{token.role:<11}{token.org or '-':<11}{token.created_at:<29}"
+        f"{state:<8} {token.label or ''}"
+    ).rstrip()
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per token.")
+@database_option
+def list_(as_json: bool, database_url: str | None) -> None:
+    """Every token ever created (ids, roles, orgs; never the tokens themselves)."""
+    store = TokenStore(database_url)
+    try:
+        found = store.list()
+    finally:
+        store.close()
+    if as_json:
+        for token in found:
+            click.echo(json.dumps(token.to_dict()))
+        return
+    click.echo(f"{'id':<14}{'role':<11}{'org':<11}{'created':<29}state")
+    for token in found:
+        click.echo(_row(token))
+
+
+@tokens.command("revoke")
+@click.argument("token_id", metavar="ID")
+@database_option
+def revoke(token_id: str, database_url: str | None) -> None:
+    """Revoke a token at once. Its past events keep its actor."""
+    store = TokenStore(database_url)
+    try:
+        token = store.revoke(token_id)
+    except LedgerError as e:
+        _fail(e.message, 1)
+        return
+    finally:
+        store.close()
+    click.echo(f"revoked token {token.id} ({token.actor}) at {token.revoked_at}")
+
+
+def load_demo(database_url: str | None) -> dict[str, Any] | None:
+    """Load the demo year into an empty ledger; leave a ledger with any events alone."""
+    from ledger.application import QPLedger
+    from ledger.demo import demo_commands  # imported lazily: only `--demo` needs it
+
+    ledger = QPLedger(database_url)
+    try:
+        if ledger.max_position() > 0:
+            return None
+        report = ledger.import_lines(json.dumps(c) for c in demo_commands())
+        return report.summary()
+    finally:
+        ledger.close()
+
+
+def prepare_database(database_url: str | None) -> None:
+    """Create the tables once, in the parent, before gunicorn forks its workers."""
+    from ledger.application import QPLedger
+
+    ledger = QPLedger(database_url)
+    try:
+        engine = ledger.store.datastore.engine
+        assert isinstance(engine, Engine)
+        TokenStore(engine=engine).close()
+    finally:
+        ledger.close()
+
+
+def gunicorn_application(options: dict[str, Any], config: dict[str, Any]) -> Any:
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    class QPLedgerServer(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if key in self.cfg.settings:  # e.g. control_socket_disable is gunicorn >= 25.1
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return importlib.import_module("api").create_app(config)
+
+    return QPLedgerServer()
+
+
+@click.command()
+@click.option(
+    "--host",
+    envvar=HOST,
+    default=DEFAULT_HOST,
+    show_default=True,
+    help=f"Interface to bind (env {HOST}); 0.0.0.0 in a container.",
+)
+@click.option(
+    "--port",
+    envvar=PORT,
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help=f"Port (env {PORT}).",
+)
+@click.option(
+    "--workers",
+    envvar=WORKERS,
+    type=click.IntRange(min=1),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help=f"gunicorn worker processes (env {WORKERS}).",
+)
+@click.option(
+    "--threads",
+    envvar=THREADS,
+    type=click.IntRange(min=1),
+    default=DEFAULT_THREADS,
+    show_default=True,
+    help=f"Threads per worker (env {THREADS}).",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Load the demo 2013/14 year first, if the database has no events yet.",
+)
+@click.option(
+    "--projector/--no-projector",
+    default=None,
+    help="Keep the read models up to date in this process (default: on for SQLite, "
+    "off for PostgreSQL, where `qp-ledger project` runs as its own service).",
+)
+@database_option
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    demo: bool,
+    projector: bool | None,
+    database_url: str | None,
+) -> None:
+    """Serve the HTTP API with gunicorn (docs at /docs, OpenAPI at /openapi.json)."""
+    if demo:
+        loaded = load_demo(database_url)
+        if loaded is None:
+            click.echo(
+                "--demo: the database already has events; not loading the demo year", err=True
+            )
+        else:
+            click.echo(f"--demo: loaded the demo year {json.dumps(loaded)}", err=True)
+    prepare_database(database_url)
+    config: dict[str, Any] = {DATABASE_URL: database_url} if database_url else {}
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "accesslog": "-",
+        "errorlog": "-",
+        "timeout": 60,
+        "proc_name": "qp-ledger",
+        # No per-user control socket: several servers (or a read-only home) must not clash.
+        "control_socket_disable": True,
+    }
+    url = database_url or database_url_from_env() or DEFAULT_DATABASE_URL
+    if projector if projector is not None else url.startswith("sqlite"):
+        # The projector runs in the gunicorn master (workers are forked without it)
+        # and stops with it, finishing or rolling back the batch in hand.
+        group = start_projectors(url)
+        options["on_exit"] = lambda _server: (group.stop(), group.join(10))
+        click.echo("projecting the read models in this process", err=True)
+    click.echo(f"serving QP Ledger on http://{host}:{port} (docs: /docs)", err=True)
+    gunicorn_application(options, config).run()
+
+
+def start_projectors(url: str) -> Any:
+    from ledger.projections import (
+        PROJECTIONS,
+        ProjectorGroup,
+        ReadModelDatabase,
+        open_followed_ledger,
+    )
+
+    group = ProjectorGroup(
+        open_followed_ledger(url), ReadModelDatabase(url, ping=False), list(PROJECTIONS)
+    )
+    group.start()
+    return group

@@ -1,0 +1,196 @@
+"""CLI for the read models: ``qp-ledger project``, ``projections rebuild|check|status``.
+
+Exit codes follow ``ledger.cli``: 0 success; 1 when ``check`` finds a
+difference, a rebuild is refused, or a projector stops on an error; 2 for a
+usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL
+from ledger.errors import LedgerError
+from ledger.projections import (
+    PROJECTIONS,
+    ProjectorGroup,
+    ReadModelDatabase,
+    ReadModels,
+    check,
+    open_followed_ledger,
+    projection_lag,
+    rebuild,
+)
+from ledger.projections.rebuild import REBUILD_BATCH_SIZE
+from ledger.projections.runner import DEFAULT_BATCH_SIZE
+
+db_option = click.option(
+    "--database-url",
+    envvar=DATABASE_URL,
+    default=None,
+    metavar="URL",
+    help=f"Database URL (env {DATABASE_URL}); default: {DEFAULT_DATABASE_URL}",
+)
+name_choice = click.Choice(list(PROJECTIONS))
+
+
+def _emit(value: Any) -> None:
+    click.echo(json.dumps(value, default=str))
+
+
+def _url(database_url: str | None) -> str:
+    return database_url or DEFAULT_DATABASE_URL
+
+
+@click.command("project")
+@click.option(
+    "--only",
+    "names",
+    multiple=True,
+    type=name_choice,
+    help="Project only this read model (repeatable); default: all.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Most events applied in one transaction.",
+)
+@click.option("--once", is_flag=True, help="Catch up with the head of the log, then exit.")
+@db_option
+def project(names: tuple[str, ...], batch_size: int, once: bool, database_url: str | None) -> None:
+    """Keep the read models up to date: follow the log until stopped.
+
+    New events arrive by LISTEN/NOTIFY on PostgreSQL and by polling on
+    SQLite. SIGTERM or SIGINT stops it cleanly: the batch in hand commits or
+    is rolled back whole, then the process exits 0. Several projectors may
+    run at once (each event is still applied exactly once).
+    """
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    url = _url(database_url)
+    ledger = open_followed_ledger(url)
+    db = ReadModelDatabase(url, ping=False)
+    group = ProjectorGroup(ledger, db, list(names or PROJECTIONS), batch_size=batch_size)
+    try:
+        if once:
+            _emit({"positions": group.catch_up()})
+            return
+        stopping = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            click.echo(f"{signal.Signals(signum).name}: stopping", err=True)
+            stopping.set()
+            group.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        group.start()
+        click.echo(f"projecting {', '.join(p.name for p in group.projectors)}", err=True)
+        while not group.stop_event.wait(0.5):
+            pass
+        group.join()
+        stats = {p.name: p.stats.__dict__ for p in group.projectors}
+        _emit({"stopped": True, "positions": group.positions(), "stats": stats})
+        if group.errors:
+            click.echo(f"error: {group.errors[0]!r}", err=True)
+            sys.exit(1)
+    finally:
+        ledger.close()
+        db.dispose()
+
+
+@click.group("projections")
+def projections() -> None:
+    """Rebuild, check and inspect the read models."""
+
+
+@projections.command("rebuild")
+@click.argument("name", required=False, type=name_choice)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=REBUILD_BATCH_SIZE,
+    show_default=True,
+)
+@db_option
+def rebuild_command(name: str | None, batch_size: int, database_url: str | None) -> None:
+    """Rebuild NAME (default: every read model) into fresh tables, then switch atomically.
+
+    Readers keep the current tables until the switch; a running projector
+    carries on with the new ones. Prints one JSON line per read model.
+    """
+    url = _url(database_url)
+    ledger = open_followed_ledger(url)
+    db = ReadModelDatabase(url, ping=False)
+    try:
+        head = ledger.max_position()
+        with tqdm(
+            total=head, unit="pos", desc="rebuilding", file=sys.stderr, disable=None, leave=False
+        ) as bar:
+
+            def progress(position: int) -> None:
+                bar.update(max(0, min(position, head) - bar.n))
+
+            results = rebuild(ledger, db, [name] if name else [], batch_size=batch_size,
+                              progress=progress)  # fmt: skip
+        for result in results:
+            _emit(result.to_dict())
+    except LedgerError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(1)
+    finally:
+        ledger.close()
+        db.dispose()
+
+
+@projections.command("check")
+@click.argument("name", required=False, type=name_choice)
+@click.option(
+    "--no-documents",
+    is_flag=True,
+    help="Skip re-deciding each current decision with QPLedger.decision (faster).",
+)
+@db_option
+def check_command(name: str | None, no_documents: bool, database_url: str | None) -> None:
+    """Compare every row of NAME (default: all) with a fresh replay of the log.
+
+    Exits 1 naming the first difference (table, row key, column, both values).
+    """
+    url = _url(database_url)
+    ledger = open_followed_ledger(url)
+    db = ReadModelDatabase(url)
+    try:
+        report = check(ledger, db, [name] if name else None, documents=not no_documents)
+    finally:
+        ledger.close()
+        db.dispose()
+    _emit(report.summary())
+    if report.difference is not None:
+        click.echo(f"error: first difference: {report.difference}", err=True)
+        sys.exit(1)
+
+
+@projections.command("status")
+@db_option
+def status_command(database_url: str | None) -> None:
+    """Each read model's generation, position and lag behind the log (JSON)."""
+    read_models = ReadModels(_url(database_url))
+    try:
+        _emit(projection_lag(read_models))
+    finally:
+        read_models.close()
+
+
+COMMANDS = (project, projections)

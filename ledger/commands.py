@@ -1,0 +1,313 @@
+"""Commands: the public import-line / request-body shapes of CONTRACT.md.
+
+``parse_command`` checks a raw JSON object field by field (types, required
+and unknown fields, ranges, known CCG / scheme / measure / criterion /
+standard) and returns a typed ``Command``; rules that depend on what the
+ledger already holds (an active flag, a selected local measure) are checked by
+the aggregate. Either way a rejected command stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ledger.ccgs import ccgs, get_ccg
+from ledger.errors import InvalidCommand, RuleViolation, UnknownCCG, UnknownMeasure
+from ledger.scheme import DIRECTIONS, Scheme, get_scheme
+
+COMMON_FIELDS = ("type", "ccg", "scheme", "reason", "actor")
+
+#: type -> (required fields, optional fields) beyond the common ones
+COMMAND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "population_recorded": (("population", "source"), ()),
+    "local_measures_selected": (("measures",), ()),
+    "threshold_agreed": (("measure", "criterion", "baseline", "target"), ()),
+    "measure_submitted": (("measure", "criterion", "period", "value"), ()),
+    "constitution_standard_submitted": (("standard", "period", "value"), ()),
+    "quality_failure_flagged": (("flag_id", "description"), ()),
+    "quality_failure_rescinded": (("flag_id",), ()),
+    "financial_position_declared": (("outturn", "amount_pence"), ()),
+}
+COMMAND_TYPES = tuple(COMMAND_FIELDS)
+OUTTURNS = ("balanced", "overspend")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+MAX_TEXT = 2000
+#: Bounds that keep every figure exact end to end (a JSON number of at most 15
+#: significant digits survives any reader), and far above anything real: the
+#: largest CCG had under a million patients; England 56 million.
+MAX_DIGITS = 15
+MAX_MAGNITUDE = 12
+MAX_POPULATION = 100_000_000
+MAX_PENCE = 10**15
+
+
+@dataclass(frozen=True)
+class Command:
+    """A validated command. ``fields`` holds the type-specific fields, typed."""
+
+    type: str
+    ccg: str
+    scheme: str
+    fields: dict[str, Any]
+    reason: str | None = None
+    actor: str | None = None
+
+
+def loads_line(text: str) -> Any:
+    """Parse JSON keeping numbers exact (no floats anywhere near money or thresholds)."""
+
+    # NaN and Infinity parse to Decimals so the field check can name the field.
+    return json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+
+
+def _text(raw: dict[str, Any], key: str, *, required: bool = True, empty: bool = False) -> Any:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise InvalidCommand(f"{key}: required field is missing", field=key)
+        return None
+    if not isinstance(value, str):
+        raise InvalidCommand(f"{key}: must be a string, got {_kind(value)}", field=key)
+    if not empty and not value.strip():
+        raise InvalidCommand(f"{key}: must not be empty", field=key)
+    if len(value) > MAX_TEXT:
+        raise InvalidCommand(f"{key}: longer than {MAX_TEXT} characters", field=key)
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as the user wrote it (JSON), not as Python's repr."""
+    return str(value) if isinstance(value, Decimal) else json.dumps(value)
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", str: "a string", list: "a list", dict: "an object"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def _number(
+    raw: dict[str, Any], key: str, *, lo: Decimal | None = None, hi: Decimal | None = None
+) -> Decimal:
+    value = raw.get(key)
+    if value is None:
+        raise InvalidCommand(f"{key}: required field is missing", field=key)
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise InvalidCommand(f"{key}: must be a number, got {_kind(value)}", field=key)
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not number.is_finite():
+        raise InvalidCommand(f"{key}: must be a finite number", field=key)
+    if number and (
+        number.adjusted() > MAX_MAGNITUDE or len(number.normalize().as_tuple().digits) > MAX_DIGITS
+    ):
+        raise InvalidCommand(
+            f"{key}: {number} is too large or too precise (at most {MAX_DIGITS} significant "
+            f"digits, below 10^{MAX_MAGNITUDE + 1})",
+            field=key,
+        )
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        allowed = f"{lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"
+        raise InvalidCommand(f"{key}: {number} is outside {allowed}", field=key, allowed=allowed)
+    return number
+
+
+def _integer(raw: dict[str, Any], key: str, *, minimum: int, maximum: int) -> int:
+    value = raw.get(key)
+    if value is None:
+        raise InvalidCommand(f"{key}: required field is missing", field=key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidCommand(
+            f"{key}: must be a whole number, got {_kind(value)} {_shown(value)}", field=key
+        )
+    if not minimum <= value <= maximum:
+        raise InvalidCommand(
+            f"{key}: must be between {minimum} and {maximum}, got {value}",
+            field=key,
+            allowed=f"{minimum}..{maximum}",
+        )
+    return value
+
+
+def _period(raw: dict[str, Any], scheme: Scheme) -> str:
+    period = _text(raw, "period")
+    if period not in scheme.periods:
+        raise InvalidCommand(
+            f"period: {period!r} is not a period of {scheme.id}",
+            field="period",
+            allowed=list(scheme.periods),
+        )
+    return str(period)
+
+
+def _local_measures(raw: dict[str, Any], scheme: Scheme) -> list[dict[str, str]]:
+    measures = raw.get("measures")
+    slots = scheme.local_slots
+    if not isinstance(measures, list):
+        raise InvalidCommand(
+            "measures: must be a list of local measure selections", field="measures"
+        )
+    if len(measures) != len(slots):
+        raise InvalidCommand(
+            f"measures: exactly {len(slots)} selections are required, got {len(measures)}",
+            field="measures",
+            allowed=list(slots),
+        )
+    out: list[dict[str, str]] = []
+    for i, item in enumerate(measures):
+        where = f"measures[{i}]"
+        if not isinstance(item, dict):
+            raise InvalidCommand(f"{where}: must be an object", field=where)
+        extra = sorted(set(item) - {"slot", "name", "criterion", "direction"})
+        if extra:
+            raise InvalidCommand(f"{where}: unknown field(s) {', '.join(extra)}", field=where)
+        try:
+            slot = _text(item, "slot")
+            name = _text(item, "name")
+            criterion = _text(item, "criterion")
+            direction = _text(item, "direction")
+        except InvalidCommand as e:
+            raise InvalidCommand(f"{where}.{e.message}", field=f"{where}.{e.field}") from None
+        if slot not in slots:
+            raise InvalidCommand(
+                f"{where}.slot: {slot!r} is not a local measure slot",
+                field=f"{where}.slot",
+                allowed=list(slots),
+            )
+        if not _NAME.match(criterion):
+            raise InvalidCommand(
+                f"{where}.criterion: {criterion!r} must be lower-case letters, digits and -",
+                field=f"{where}.criterion",
+            )
+        if direction not in DIRECTIONS:
+            raise InvalidCommand(
+                f"{where}.direction: {direction!r} is not lower or higher",
+                field=f"{where}.direction",
+                allowed=list(DIRECTIONS),
+            )
+        out.append({"slot": slot, "name": name, "criterion": criterion, "direction": direction})
+    chosen = sorted(m["slot"] for m in out)
+    if chosen != sorted(slots):
+        raise InvalidCommand(
+            f"measures: each of {', '.join(slots)} must be selected once",
+            field="measures",
+            allowed=list(slots),
+        )
+    return out
+
+
+def _measure_and_criterion(raw: dict[str, Any], scheme: Scheme) -> tuple[str, str]:
+    measure_id = _text(raw, "measure")
+    criterion_id = _text(raw, "criterion")
+    measure = scheme.measure(measure_id)
+    if measure is None:
+        raise UnknownMeasure(
+            f"measure: unknown measure {measure_id!r} in {scheme.id}",
+            field="measure",
+            allowed=[m.id for m in scheme.measures],
+        )
+    if not measure.local and measure.criterion(criterion_id) is None:
+        raise UnknownMeasure(
+            f"criterion: unknown criterion {criterion_id!r} for measure {measure_id}",
+            field="criterion",
+            allowed=[c.id for c in measure.criteria],
+        )
+    return str(measure_id), str(criterion_id)
+
+
+def _specific(kind: str, raw: dict[str, Any], scheme: Scheme) -> dict[str, Any]:
+    if kind == "population_recorded":
+        return {
+            "population": _integer(raw, "population", minimum=1, maximum=MAX_POPULATION),
+            "source": _text(raw, "source"),
+        }
+    if kind == "local_measures_selected":
+        return {"measures": _local_measures(raw, scheme)}
+    if kind == "threshold_agreed":
+        measure, criterion = _measure_and_criterion(raw, scheme)
+        fixed = scheme.measure(measure).criterion(criterion)  # type: ignore[union-attr]
+        if fixed is not None and fixed.fixed_target is not None:
+            raise RuleViolation(
+                f"criterion: {measure}/{criterion} has a target fixed by the scheme "
+                f"({fixed.fixed_target}); it cannot be agreed",
+                field="criterion",
+            )
+        return {
+            "measure": measure,
+            "criterion": criterion,
+            "baseline": _number(raw, "baseline", lo=Decimal(0)),
+            "target": _number(raw, "target", lo=Decimal(0)),
+        }
+    if kind == "measure_submitted":
+        measure, criterion = _measure_and_criterion(raw, scheme)
+        return {
+            "measure": measure,
+            "criterion": criterion,
+            "period": _period(raw, scheme),
+            "value": _number(raw, "value", lo=Decimal(0)),
+        }
+    if kind == "constitution_standard_submitted":
+        standard = _text(raw, "standard")
+        if scheme.standard(standard) is None:
+            raise UnknownMeasure(
+                f"standard: unknown constitution standard {standard!r}",
+                field="standard",
+                allowed=[s.id for s in scheme.standards],
+            )
+        return {
+            "standard": standard,
+            "period": _period(raw, scheme),
+            "value": _number(raw, "value", lo=Decimal(0), hi=Decimal(1)),
+        }
+    if kind == "quality_failure_flagged":
+        return {"flag_id": _text(raw, "flag_id"), "description": _text(raw, "description")}
+    if kind == "quality_failure_rescinded":
+        return {"flag_id": _text(raw, "flag_id")}
+    outturn = _text(raw, "outturn")
+    if outturn not in OUTTURNS:
+        raise InvalidCommand(
+            f"outturn: {outturn!r} is not balanced or overspend",
+            field="outturn",
+            allowed=list(OUTTURNS),
+        )
+    return {
+        "outturn": outturn,
+        "amount_pence": _integer(raw, "amount_pence", minimum=0, maximum=MAX_PENCE),
+    }
+
+
+def parse_command(raw: Any) -> Command:
+    """Validate one command object against the contract; raise a ``LedgerError`` if bad."""
+    if not isinstance(raw, dict):
+        raise InvalidCommand("a command must be a JSON object")
+    kind = raw.get("type")
+    if not isinstance(kind, str) or kind not in COMMAND_FIELDS:
+        raise InvalidCommand(
+            f"type: {kind!r} is not a command type", field="type", allowed=list(COMMAND_TYPES)
+        )
+    required, optional = COMMAND_FIELDS[kind]
+    unknown = sorted(set(raw) - set(COMMON_FIELDS) - set(required) - set(optional))
+    if unknown:
+        raise InvalidCommand(
+            f"unknown field(s) for {kind}: {', '.join(unknown)}",
+            field=unknown[0],
+            allowed=sorted({*required, *COMMON_FIELDS}),
+        )
+    ccg = _text(raw, "ccg")
+    if get_ccg(ccg) is None:
+        raise UnknownCCG(
+            f"ccg: unknown CCG code {ccg!r} (not one of the {len(ccgs())} CCGs of April 2013)",
+            field="ccg",
+        )
+    scheme = get_scheme(_text(raw, "scheme"))
+    return Command(
+        type=kind,
+        ccg=ccg,
+        scheme=scheme.id,
+        fields=_specific(kind, raw, scheme),
+        reason=_text(raw, "reason", required=False, empty=True),
+        actor=_text(raw, "actor", required=False),
+    )

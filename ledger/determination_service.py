@@ -1,0 +1,414 @@
+"""Issuing decisions, reproducing them, explaining changes, and the appeal lifecycle.
+
+Part of the application service (``QPLedger.determinations``): the Board
+issues decisions, auditors reproduce them, CCGs appeal them. An issued
+decision is an event holding the whole document and the log position it was
+computed at, so it can be recomputed at that position at any later time and
+compared field by field with what was issued.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from ledger.ccgs import ccgs
+from ledger.clock import us_to_iso
+from ledger.commands import parse_command
+from ledger.determinations import OUTCOMES, CCGDeterminations, determinations_id
+from ledger.diff import differences, explain
+from ledger.domain import stream_id
+from ledger.engine import decide_with_engine
+from ledger.errors import (
+    ConcurrencyConflict,
+    InvalidCommand,
+    LedgerError,
+    NotFound,
+    RuleViolation,
+)
+from ledger.scheme import get_scheme
+
+if TYPE_CHECKING:
+    from ledger.application import QPLedger
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+MAX_ATTEMPTS = 20
+
+
+def _text(value: Any, field: str, *, limit: int = 10_000) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidCommand(f"{field}: a non-empty string is required", field=field)
+    if len(value) > limit:
+        raise InvalidCommand(f"{field}: longer than {limit} characters", field=field)
+    return value
+
+
+def _attachments(raw: Any) -> list[dict[str, Any]]:
+    """Attachments are recorded by digest, size and media type; the bytes live elsewhere."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidCommand("attachments: must be a list", field="attachments")
+    out = []
+    for i, item in enumerate(raw):
+        where = f"attachments[{i}]"
+        if not isinstance(item, dict) or set(item) - {"name", "sha256", "size", "media_type"}:
+            raise InvalidCommand(
+                f"{where}: must be an object with name, sha256, size, media_type", field=where
+            )
+        digest, size, media = item.get("sha256"), item.get("size"), item.get("media_type")
+        if not isinstance(digest, str) or not _SHA256.match(digest):
+            raise InvalidCommand(
+                f"{where}.sha256: 64 lower-case hex digits required", field=f"{where}.sha256"
+            )
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise InvalidCommand(
+                f"{where}.size: a whole number of bytes >= 0 required", field=f"{where}.size"
+            )
+        if not isinstance(media, str) or not _MEDIA_TYPE.match(media):
+            raise InvalidCommand(
+                f"{where}.media_type: a media type such as application/pdf is required",
+                field=f"{where}.media_type",
+            )
+        out.append(
+            {
+                "name": _text(item.get("name"), f"{where}.name", limit=255),
+                "sha256": digest,
+                "size": size,
+                "media_type": media,
+            }
+        )
+    return out
+
+
+class Determinations:
+    """Issued decisions and appeals for every CCG, on top of the ledger."""
+
+    def __init__(self, ledger: QPLedger) -> None:
+        self.ledger = ledger
+
+    # -- loading and saving ------------------------------------------------------
+
+    def _load(self, ccg: str, scheme: str) -> CCGDeterminations | None:
+        self.ledger.check_subject(ccg, scheme)
+        try:
+            found: CCGDeterminations = self.ledger.repository.get(determinations_id(ccg, scheme))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def _load_or_open(self, ccg: str, scheme: str, actor: str) -> CCGDeterminations:
+        return self._load(ccg, scheme) or CCGDeterminations(ccg=ccg, scheme=scheme, actor=actor)
+
+    def _retrying(
+        self, ccg: str, scheme: str, actor: str, change: Callable[[CCGDeterminations], Any]
+    ) -> Any:
+        """Apply a change on fresh state and save; retry if another writer got in first."""
+        for _ in range(MAX_ATTEMPTS):
+            desk = self._load_or_open(ccg, scheme, actor)
+            result = change(desk)
+            try:
+                self.ledger.save(desk)
+            except IntegrityError:
+                self.ledger.forget(determinations_id(ccg, scheme))
+                continue
+            return result
+        raise ConcurrencyConflict(f"too many concurrent changes to {ccg}'s determinations")
+
+    def _recorded_at(self, ccg: str, scheme: str, version: int) -> str:
+        located = self.ledger.store.locate(str(determinations_id(ccg, scheme)), [version])
+        return us_to_iso(located[version][1]) if version in located else ""
+
+    def _recorded_us(self, ccg: str, scheme: str, version: int) -> int:
+        located = self.ledger.store.locate(str(determinations_id(ccg, scheme)), [version])
+        return located[version][1]
+
+    # -- issuing -----------------------------------------------------------------
+
+    def issue(
+        self,
+        ccg: str,
+        scheme: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        appeal_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Issue the decision as it stands now (the Board's determination).
+
+        The document, its log position, engine version and inputs digest are
+        stored as they are; a later issue names the one it replaces.
+        """
+
+        def change(desk: CCGDeterminations) -> str:
+            desk.check_revision_allowed(appeal_id)
+            document = self.ledger.decision(ccg, scheme).document
+            issue_id = f"{ccg}.{scheme}.{len(desk.issued) + 1}"
+            desk.issue_decision(
+                issue_id,
+                document,
+                int(document["position"]),
+                document["engine_version"],
+                document["inputs_digest"],
+                desk.latest,
+                appeal_id,
+                document.get("log"),  # the Merkle tree head it was computed from
+                actor,
+                reason,
+            )
+            return issue_id
+
+        issue_id = self._retrying(ccg, scheme, actor, change)
+        return self.issued_decision(ccg, scheme, issue_id)
+
+    def issue_all(
+        self,
+        scheme: str,
+        *,
+        actor: str,
+        reason: str | None = None,
+        progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Issue the current decision of every CCG in a scheme (one Board command)."""
+        get_scheme(scheme)
+        codes: Iterable[str] = list(ccgs())
+        if progress is not None:
+            codes = progress(codes)
+        out = []
+        for ccg in codes:
+            issued = self.issue(ccg, scheme, actor=actor, reason=reason)
+            out.append(
+                {
+                    k: issued[k]
+                    for k in ("issue_id", "ccg", "position", "payable_pence", "status", "replaces")
+                }
+            )
+        return out
+
+    def _summary(self, desk: CCGDeterminations, entry: dict[str, Any]) -> dict[str, Any]:
+        doc = entry["document"]
+        return {
+            "issue_id": entry["issue_id"],
+            "ccg": desk.ccg,
+            "scheme": desk.scheme,
+            "issued_at": self._recorded_at(desk.ccg, desk.scheme, entry["version"]),
+            "issued_by": entry["actor"],
+            "position": entry["position"],
+            "status": doc["status"],
+            "payable_pence": doc["payable_pence"],
+            "engine_version": doc["engine_version"],
+            "inputs_digest": doc["inputs_digest"],
+            "replaces": entry["replaces"],
+            "superseded_by": entry["superseded_by"],
+            "appeal_id": entry["appeal_id"],
+            "checkpoint": entry.get("checkpoint"),
+        }
+
+    def issued(self, ccg: str, scheme: str) -> list[dict[str, Any]]:
+        """The chain of issued decisions for a CCG, oldest first."""
+        desk = self._load(ccg, scheme)
+        if desk is None:
+            return []
+        return [self._summary(desk, e) for e in desk.issued.values()]
+
+    def issued_decision(self, ccg: str, scheme: str, issue_id: str) -> dict[str, Any]:
+        desk = self._load(ccg, scheme)
+        if desk is None:
+            raise NotFound(
+                f"issue_id: no decision has been issued to {ccg} in {scheme}", field="issue_id"
+            )
+        entry = desk.issue_ref(issue_id)
+        return {**self._summary(desk, entry), "document": entry["document"]}
+
+    def reproduce(
+        self, ccg: str, scheme: str, issue_id: str, engine_version: str | None = None
+    ) -> dict[str, Any]:
+        """Recompute an issued decision at its own position and compare it field by field."""
+        issued = self.issued_decision(ccg, scheme, issue_id)
+        original = issued["document"]
+        facts = self.ledger.facts(ccg, scheme, position=int(original["position"]))
+        version = engine_version or original["engine_version"]
+        again = decide_with_engine(version, get_scheme(scheme), facts).document
+        self.ledger.attach_log(again)
+        # "as_of" echoes how the replay was asked for, not an input: compare the rest.
+        diffs = differences({**original, "as_of": None}, {**again, "as_of": None})
+        return {
+            "issue_id": issue_id,
+            "engine_version": version,
+            "result": "identical" if not diffs else "different",
+            "differences": diffs,
+        }
+
+    def diff(
+        self, ccg: str, scheme: str, old: dict[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Explain the change between two decisions, each named by issue, time or position."""
+        return explain(self._document(ccg, scheme, old), self._document(ccg, scheme, new))
+
+    def _document(self, ccg: str, scheme: str, spec: dict[str, Any]) -> dict[str, Any]:
+        if spec.get("issue_id"):
+            document: dict[str, Any] = self.issued_decision(ccg, scheme, spec["issue_id"])[
+                "document"
+            ]
+            return document
+        return self.ledger.decision(
+            ccg, scheme, as_of=spec.get("as_of"), position=spec.get("position")
+        ).document
+
+    # -- appeals -----------------------------------------------------------------
+
+    def lodge_appeal(
+        self,
+        ccg: str,
+        scheme: str,
+        issue_id: str,
+        *,
+        grounds: str,
+        disputes: list[str] | None = None,
+        actor: str,
+    ) -> dict[str, Any]:
+        """A CCG appeals one of its issued decisions, within the scheme's window."""
+        text = _text(grounds, "grounds")
+        if disputes is not None and (
+            not isinstance(disputes, list)
+            or not all(isinstance(d, str) and d.strip() for d in disputes)
+        ):
+            raise InvalidCommand(
+                "disputes: must be a list of component names or event ids", field="disputes"
+            )
+        window = get_scheme(scheme).appeal_window_days
+
+        def change(desk: CCGDeterminations) -> str:
+            entry = desk.issue_ref(issue_id)
+            issued_us = self._recorded_us(ccg, scheme, entry["version"])
+            desk.check_can_appeal(issue_id, self.ledger.store.clock(), issued_us, window)
+            appeal_id = f"{ccg}.{scheme}.appeal-{len(desk.appeals) + 1}"
+            desk.lodge_appeal(appeal_id, issue_id, text, list(disputes or []), actor, None)
+            return appeal_id
+
+        appeal_id = self._retrying(ccg, scheme, actor, change)
+        return self.appeal(ccg, scheme, appeal_id)
+
+    def add_evidence(
+        self,
+        ccg: str,
+        scheme: str,
+        appeal_id: str,
+        *,
+        text: str,
+        attachments: list[dict[str, Any]] | None = None,
+        actor: str,
+    ) -> dict[str, Any]:
+        body = _text(text, "text")
+        files = _attachments(attachments)
+
+        def change(desk: CCGDeterminations) -> None:
+            desk.check_open(appeal_id)
+            desk.add_evidence(appeal_id, body, files, actor, None)
+
+        self._retrying(ccg, scheme, actor, change)
+        return self.appeal(ccg, scheme, appeal_id)
+
+    def determine_appeal(
+        self,
+        ccg: str,
+        scheme: str,
+        appeal_id: str,
+        *,
+        outcome: str,
+        determination: str,
+        remedy: list[dict[str, Any]] | None = None,
+        actor: str,
+    ) -> dict[str, Any]:
+        """The Board dismisses or upholds an appeal; an upheld remedy is ledger events.
+
+        The remedy's events and the determination are saved in one transaction,
+        so an appeal is never upheld without its remedy (or the reverse).
+        """
+        if outcome not in OUTCOMES:
+            raise InvalidCommand(
+                f"outcome: {outcome!r} is not dismissed or upheld",
+                field="outcome",
+                allowed=list(OUTCOMES),
+            )
+        text = _text(determination, "determination")
+        commands = [parse_command(c) for c in (remedy or [])]
+        if outcome == "dismissed" and commands:
+            raise RuleViolation("remedy: a dismissed appeal has no remedy", field="remedy")
+        for i, command in enumerate(commands):
+            if (command.ccg, command.scheme) != (ccg, scheme):
+                raise RuleViolation(
+                    f"remedy[{i}]: a remedy must concern {ccg} in {scheme}", field=f"remedy[{i}]"
+                )
+        for _ in range(MAX_ATTEMPTS):
+            desk = self._load(ccg, scheme)
+            if desk is None:
+                raise NotFound(f"appeal_id: {ccg} has no appeals in {scheme}", field="appeal_id")
+            desk.check_open(appeal_id)
+            record = self.ledger.load_record(ccg, scheme, actor)
+            start = record.version
+            why = f"appeal {appeal_id} upheld"
+            for i, command in enumerate(commands):
+                try:
+                    record.apply_command(command.type, command.fields, actor, command.reason or why)
+                except LedgerError as e:
+                    raise type(e)(f"remedy[{i}]: {e.message}", field=f"remedy[{i}]") from None
+            versions = list(range(start + 1, record.version + 1))
+            remedy_refs = [
+                {"stream": str(stream_id(ccg, scheme)), "version": v, "type": commands[i].type}
+                for i, v in enumerate(versions)
+            ]
+            desk.determine_appeal(appeal_id, outcome, text, remedy_refs, actor, None)
+            try:
+                self.ledger.save(record, desk)
+            except IntegrityError:
+                self.ledger.forget(determinations_id(ccg, scheme))
+                self.ledger.forget(stream_id(ccg, scheme))
+                continue
+            return self.appeal(ccg, scheme, appeal_id)
+        raise ConcurrencyConflict(f"too many concurrent changes to {ccg}")
+
+    def appeal(self, ccg: str, scheme: str, appeal_id: str) -> dict[str, Any]:
+        desk = self._load(ccg, scheme)
+        if desk is None:
+            raise NotFound(f"appeal_id: {ccg} has no appeals in {scheme}", field="appeal_id")
+        appeal = dict(desk.appeal_ref(appeal_id))
+        appeal["lodged_at"] = self._recorded_at(ccg, scheme, appeal.pop("version"))
+        if "determined_version" in appeal:
+            appeal["determined_at"] = self._recorded_at(
+                ccg, scheme, appeal.pop("determined_version")
+            )
+        located = self.ledger.store.locate(
+            str(stream_id(ccg, scheme)), [r["version"] for r in appeal["remedy"]]
+        )
+        appeal["remedy"] = [
+            {**r, "position": located[r["version"]][0]}
+            for r in appeal["remedy"]
+            if r["version"] in located
+        ]
+        appeal["evidence"] = [
+            {
+                **{k: v for k, v in e.items() if k != "version"},
+                "added_at": self._recorded_at(ccg, scheme, e["version"]),
+            }
+            for e in appeal["evidence"]
+        ]
+        return {"ccg": ccg, "scheme": scheme, **appeal}
+
+    def appeals(self, ccg: str, scheme: str) -> list[dict[str, Any]]:
+        desk = self._load(ccg, scheme)
+        return [] if desk is None else [self.appeal(ccg, scheme, a) for a in desk.appeals]
+
+    def chain(self, ccg: str, scheme: str) -> dict[str, Any]:
+        """Everything an auditor needs: every issued decision and every appeal, in order."""
+        return {
+            "ccg": ccg,
+            "scheme": scheme,
+            "issued": self.issued(ccg, scheme),
+            "appeals": self.appeals(ccg, scheme),
+        }

@@ -1,0 +1,214 @@
+"""The aggregate: one CCG's Quality Premium record in one scheme.
+
+Every fact that decides the premium is an immutable event on this aggregate.
+Corrections and revisions are new events that supersede older ones in the
+aggregate's state; the older events stay in the log, which is what lets a
+decision be rebuilt as it stood at any past moment.
+
+The state keeps, for each fact, only the latest value and the version of the
+event that established it. That keeps a decision's cost independent of how
+long the stream is (with snapshots), while the log keeps everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger.errors import RuleViolation, UnknownMeasure
+from ledger.scheme import get_scheme
+
+#: Stream ids are derived from (scheme, CCG) so any process finds the same stream.
+STREAM_NAMESPACE = uuid5(NAMESPACE_URL, "https://qp-ledger.invalid/streams")
+
+
+def stream_id(ccg: str, scheme: str) -> UUID:
+    return uuid5(STREAM_NAMESPACE, f"{scheme}/{ccg}")
+
+
+def event_id(originator_id: UUID, version: int) -> str:
+    """A stable id for each stored event, derived so replays name the same ids."""
+    return str(uuid5(originator_id, str(version)))
+
+
+#: Stored event class name -> the contract's command/event type.
+EVENT_TYPES = {
+    "Opened": "record_opened",
+    "PopulationRecorded": "population_recorded",
+    "LocalMeasuresSelected": "local_measures_selected",
+    "ThresholdAgreed": "threshold_agreed",
+    "MeasureSubmitted": "measure_submitted",
+    "ConstitutionStandardSubmitted": "constitution_standard_submitted",
+    "QualityFailureFlagged": "quality_failure_flagged",
+    "QualityFailureRescinded": "quality_failure_rescinded",
+    "FinancialPositionDeclared": "financial_position_declared",
+}
+
+
+class CCGPremiumRecord(Aggregate):
+    """The record of one CCG's Quality Premium for one scheme year."""
+
+    @staticmethod
+    def create_id(ccg: str, scheme: str, actor: str) -> UUID:
+        return stream_id(ccg, scheme)
+
+    @event("Opened")
+    def __init__(self, ccg: str, scheme: str, actor: str) -> None:
+        self.ccg = ccg
+        self.scheme = scheme
+        self.population: dict[str, Any] | None = None
+        self.local_measures: dict[str, dict[str, Any]] = {}
+        self.thresholds: dict[str, dict[str, Any]] = {}
+        self.values: dict[str, dict[str, Any]] = {}
+        self.standards: dict[str, dict[str, Any]] = {}
+        self.flags: dict[str, dict[str, Any]] = {}
+        self.financial: dict[str, Any] | None = None
+
+    def _next(self) -> int:
+        # Inside an @event body the aggregate's version has not moved on yet,
+        # so the event being applied is the next one.
+        return int(self.version) + 1
+
+    # -- rules that depend on what the record already holds -----------------
+
+    def criterion_direction(self, measure: str, criterion: str) -> str:
+        """Check the criterion exists now (local ones only once selected)."""
+        scheme = get_scheme(self.scheme)
+        spec = scheme.measure(measure)
+        assert spec is not None  # checked when the command was parsed
+        if not spec.local:
+            found = spec.criterion(criterion)
+            assert found is not None
+            return found.direction
+        selected = self.local_measures.get(measure)
+        if selected is None:
+            raise RuleViolation(
+                f"measure: {measure} has not been selected yet; send local_measures_selected first",
+                field="measure",
+            )
+        if selected["criterion"] != criterion:
+            raise UnknownMeasure(
+                f"criterion: {measure} was selected with criterion {selected['criterion']!r}, "
+                f"not {criterion!r}",
+                field="criterion",
+                allowed=[selected["criterion"]],
+            )
+        return str(selected["direction"])
+
+    def check_flag_is_new(self, flag_id: str) -> None:
+        if flag_id in self.flags:
+            raise RuleViolation(
+                f"flag_id: {flag_id!r} has already been used for {self.ccg} in {self.scheme}",
+                field="flag_id",
+            )
+
+    def check_flag_is_active(self, flag_id: str) -> None:
+        flag = self.flags.get(flag_id)
+        if flag is None or not flag["active"]:
+            state = "was already rescinded" if flag else "was never flagged"
+            raise RuleViolation(
+                f"flag_id: {flag_id!r} is not an active quality failure for {self.ccg} ({state})",
+                field="flag_id",
+                allowed=sorted(k for k, f in self.flags.items() if f["active"]),
+            )
+
+    # -- events: each body is how the fact changes the record ----------------
+
+    @event("PopulationRecorded")
+    def record_population(
+        self, population: int, source: str, actor: str, reason: str | None
+    ) -> None:
+        self.population = {"population": population, "source": source, "version": self._next()}
+
+    @event("LocalMeasuresSelected")
+    def select_local_measures(
+        self, measures: list[dict[str, str]], actor: str, reason: str | None
+    ) -> None:
+        version = self._next()
+        self.local_measures = {m["slot"]: {**m, "version": version} for m in measures}
+
+    @event("ThresholdAgreed")
+    def agree_threshold(
+        self,
+        measure: str,
+        criterion: str,
+        baseline: Any,
+        target: Any,
+        actor: str,
+        reason: str | None,
+    ) -> None:
+        self.thresholds[f"{measure}/{criterion}"] = {
+            "baseline": baseline,
+            "target": target,
+            "version": self._next(),
+        }
+
+    @event("MeasureSubmitted")
+    def submit_measure(
+        self, measure: str, criterion: str, period: str, value: Any, actor: str, reason: str | None
+    ) -> None:
+        self.values[f"{measure}/{criterion}/{period}"] = {"value": value, "version": self._next()}
+
+    @event("ConstitutionStandardSubmitted")
+    def submit_standard(
+        self, standard: str, period: str, value: Any, actor: str, reason: str | None
+    ) -> None:
+        self.standards[f"{standard}/{period}"] = {"value": value, "version": self._next()}
+
+    @event("QualityFailureFlagged")
+    def flag_quality_failure(
+        self, flag_id: str, description: str, actor: str, reason: str | None
+    ) -> None:
+        self.flags[flag_id] = {
+            "description": description,
+            "active": True,
+            "versions": [[self._next(), "quality_failure_flagged"]],
+        }
+
+    @event("QualityFailureRescinded")
+    def rescind_quality_failure(self, flag_id: str, actor: str, reason: str | None) -> None:
+        flag = self.flags[flag_id]
+        flag["active"] = False
+        flag["versions"] = [*flag["versions"], [self._next(), "quality_failure_rescinded"]]
+
+    @event("FinancialPositionDeclared")
+    def declare_financial_position(
+        self, outturn: str, amount_pence: int, actor: str, reason: str | None
+    ) -> None:
+        self.financial = {"outturn": outturn, "amount_pence": amount_pence, "version": self._next()}
+
+    # -- the one entry point the application uses ---------------------------
+
+    def apply_command(
+        self, kind: str, fields: dict[str, Any], actor: str, reason: str | None
+    ) -> None:
+        """Check the state-dependent rules, then record the fact as an event."""
+        f = fields
+        if kind == "population_recorded":
+            self.record_population(f["population"], f["source"], actor, reason)
+        elif kind == "local_measures_selected":
+            self.select_local_measures(f["measures"], actor, reason)
+        elif kind == "threshold_agreed":
+            self.criterion_direction(f["measure"], f["criterion"])
+            self.agree_threshold(
+                f["measure"], f["criterion"], f["baseline"], f["target"], actor, reason
+            )
+        elif kind == "measure_submitted":
+            self.criterion_direction(f["measure"], f["criterion"])
+            self.submit_measure(
+                f["measure"], f["criterion"], f["period"], f["value"], actor, reason
+            )
+        elif kind == "constitution_standard_submitted":
+            self.submit_standard(f["standard"], f["period"], f["value"], actor, reason)
+        elif kind == "quality_failure_flagged":
+            self.check_flag_is_new(f["flag_id"])
+            self.flag_quality_failure(f["flag_id"], f["description"], actor, reason)
+        elif kind == "quality_failure_rescinded":
+            self.check_flag_is_active(f["flag_id"])
+            self.rescind_quality_failure(f["flag_id"], actor, reason)
+        elif kind == "financial_position_declared":
+            self.declare_financial_position(f["outturn"], f["amount_pence"], actor, reason)
+        else:  # pragma: no cover - parse_command only yields known types
+            raise AssertionError(kind)

@@ -1,0 +1,328 @@
+"""Ed25519-signed checkpoints in the C2SP ``tlog-checkpoint`` / ``signed-note`` format.
+
+A checkpoint is a signed note whose text is::
+
+    <origin>\\n
+    <tree size, decimal>\\n
+    <root hash, standard base64>\\n
+    [extension lines]\\n
+
+followed by a blank line and one or more signature lines::
+
+    — <key name> <base64(4-byte key id ‖ 64-byte Ed25519 signature)>\\n
+
+The signature is over the note text (the body, including its final newline).
+The key id is the first 4 bytes of SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ public
+key), as in golang.org/x/mod/sumdb/note, whose key strings we also use:
+
+* verifier key: ``<name>+<8 hex digits key id>+<base64(0x01 ‖ 32-byte public key)>``
+* signer key:   ``PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ 32-byte seed)>``
+
+so a key file made here works with Go's ``note.NewSigner`` and the published
+verifier key with ``note.NewVerifier`` and checkpoint tools built on them.
+Everything here is pure except :func:`load_or_create_signer`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+ALG_ED25519 = 0x01
+SIGNATURE_PREFIX = "\u2014 "  # an em dash and a space start every signature line
+_PRIVATE_PREFIX = "PRIVATE+KEY+"
+_MAX_SIGNATURES = 100  # as golang.org/x/mod/sumdb/note: refuse notes stuffed with lines
+_U64_MAX = 2**64 - 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint, note or key that cannot be trusted; the message says why."""
+
+
+class Checkpoint(NamedTuple):
+    origin: str
+    size: int
+    root: bytes
+
+
+def key_id(name: str, public_key: bytes) -> int:
+    """First 4 bytes (big-endian) of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)."""
+    digest = hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _check_name(name: str) -> None:
+    if (
+        not isinstance(name, str)
+        or not name
+        or "+" in name
+        or any(c.isspace() for c in name)
+        or not _printable(name)
+    ):
+        raise CheckpointError(
+            f"key name {name!r} must be non-empty, without spaces, '+' or control characters"
+        )
+
+
+def _printable(text: str) -> bool:
+    return not any(ord(c) < 0x20 and c != "\n" for c in text)
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    """Strict, canonical standard base64: one encoding per value, nothing malleable."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise CheckpointError(f"{what} is not valid base64") from None
+    if base64.b64encode(raw).decode() != text:
+        raise CheckpointError(f"{what} is not canonical base64")
+    return raw
+
+
+class Verifier(NamedTuple):
+    """A parsed verifier key: who signs, with which key."""
+
+    name: str
+    key_id: int
+    public_key: bytes
+
+    def __str__(self) -> str:
+        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode()
+        return f"{self.name}+{self.key_id:08x}+{encoded}"
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def parse_verifier_key(vkey: str) -> Verifier:
+    """Parse ``<name>+<key id hex>+<base64(0x01 ‖ public key)>``; the id must match."""
+    if not isinstance(vkey, str):
+        raise CheckpointError("verifier key must be text")
+    parts = vkey.strip().split("+", 2)  # base64 may itself contain '+'
+    if len(parts) != 3:
+        raise CheckpointError("verifier key must look like <name>+<key id>+<base64 key>")
+    name, hex_id, encoded = parts
+    _check_name(name)
+    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
+        raise CheckpointError("verifier key id must be 8 lowercase hex digits")
+    raw = _b64decode(encoded, "verifier key")
+    if len(raw) != 33 or raw[0] != ALG_ED25519:
+        raise CheckpointError("verifier key is not an Ed25519 (algorithm 0x01) key")
+    if key_id(name, raw[1:]) != int(hex_id, 16):
+        raise CheckpointError(f"verifier key id {hex_id} does not match its name and key")
+    return Verifier(name, int(hex_id, 16), raw[1:])
+
+
+class Signer:
+    """An Ed25519 note signer; ``str(signer.verifier)`` is the key to publish."""
+
+    def __init__(self, name: str, seed: bytes) -> None:
+        _check_name(name)
+        if len(seed) != 32:
+            raise CheckpointError("an Ed25519 private key seed is 32 bytes")
+        self.name = name
+        self._key = Ed25519PrivateKey.from_private_bytes(seed)
+        public = self._key.public_key().public_bytes_raw()
+        self.verifier = Verifier(name, key_id(name, public), public)
+
+    @classmethod
+    def generate(cls, name: str) -> Signer:
+        return cls(name, Ed25519PrivateKey.generate().private_bytes_raw())
+
+    @classmethod
+    def from_signer_key(cls, skey: str) -> Signer:
+        """Parse ``PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>``."""
+        text = skey.strip()
+        parts = text.removeprefix(_PRIVATE_PREFIX).split("+", 2)
+        if not text.startswith(_PRIVATE_PREFIX) or len(parts) != 3:
+            raise CheckpointError("signer key must look like PRIVATE+KEY+<name>+<id>+<key>")
+        name, hex_id, encoded = parts
+        raw = _b64decode(encoded, "signer key")
+        if len(raw) != 33 or raw[0] != ALG_ED25519:
+            raise CheckpointError("signer key is not an Ed25519 (algorithm 0x01) key")
+        signer = cls(name, raw[1:])
+        if f"{signer.verifier.key_id:08x}" != hex_id:
+            raise CheckpointError(f"signer key id {hex_id} does not match its name and key")
+        return signer
+
+    def signer_key(self) -> str:
+        seed = self._key.private_bytes_raw()
+        encoded = base64.b64encode(bytes([ALG_ED25519]) + seed).decode()
+        return f"{_PRIVATE_PREFIX}{self.name}+{self.verifier.key_id:08x}+{encoded}"
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
+def load_or_create_signer(path: str | os.PathLike[str], name: str) -> tuple[Signer, bool]:
+    """The signer stored at ``path``, creating it (mode 0600) if there is none.
+
+    Returns ``(signer, created)`` so the caller can tell the operator a new
+    key was made (and which verifier key to publish). The file is written to
+    a temporary name and linked into place, so a concurrent first use or a
+    crash never leaves a half-written key, and an existing key is never
+    replaced. A key stored under another name is refused, not silently used.
+    """
+    target = Path(path)
+    created = False
+    if not target.exists():
+        signer = Signer.generate(name)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(signer.signer_key() + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(FileExistsError):  # lost a race: use the winner's key
+                os.link(temporary, target)
+                created = True
+        finally:
+            temporary.unlink(missing_ok=True)
+    try:
+        signer = Signer.from_signer_key(target.read_text())
+    except CheckpointError as e:
+        raise CheckpointError(f"{target}: {e}") from None
+    if signer.name != name:
+        raise CheckpointError(f"{target} holds the key for {signer.name!r}, not {name!r}")
+    return signer, created
+
+
+# -- notes and checkpoints ---------------------------------------------------
+
+
+def sign_note(text: str, signer: Signer) -> str:
+    """A signed note: ``text``, a blank line, and this signer's signature line."""
+    if not text.endswith("\n") or "\n\n" in text or not _printable(text):
+        raise CheckpointError(
+            "note text must end in a newline, have no blank lines and no control characters"
+        )
+    signature = signer.verifier.key_id.to_bytes(4, "big") + signer.sign(text.encode())
+    return f"{text}\n{SIGNATURE_PREFIX}{signer.name} {base64.b64encode(signature).decode()}\n"
+
+
+def open_note(note: str, verifier: Verifier | str) -> str:
+    """The note's text, if ``verifier`` signed it; raise :class:`CheckpointError` otherwise.
+
+    Signatures by other keys are skipped (a note may carry cosignatures); a
+    signature line under this key's name and id that does not verify is an
+    error, as is any malformed line.
+    """
+    if isinstance(verifier, str):
+        verifier = parse_verifier_key(verifier)
+    if not isinstance(note, str):
+        raise CheckpointError("a note must be text")
+    try:
+        note.encode()
+    except UnicodeEncodeError:
+        raise CheckpointError("note is not valid UTF-8 text") from None
+    if not _printable(note):
+        raise CheckpointError("note contains control characters")
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise CheckpointError("note has no blank line before its signatures")
+    text, block = note[: split + 1], note[split + 2 :]
+    if not block.endswith("\n"):
+        raise CheckpointError("note's signature block must end with a newline")
+    lines = block[:-1].split("\n")
+    if len(lines) > _MAX_SIGNATURES:
+        raise CheckpointError(f"note has more than {_MAX_SIGNATURES} signatures")
+    verified = False
+    for line in lines:
+        if not line.startswith(SIGNATURE_PREFIX):
+            raise CheckpointError(f"signature line must start with '— ': {line[:40]!r}")
+        name, _, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
+        _check_name(name)
+        signature = _b64decode(encoded, "signature")
+        if len(signature) < 5:
+            raise CheckpointError("signature is too short")
+        if name != verifier.name or int.from_bytes(signature[:4], "big") != verifier.key_id:
+            continue
+        if len(signature) != 68 or not verifier.verify(text.encode(), signature[4:]):
+            raise CheckpointError(f"signature by {name} does not verify")
+        verified = True
+    if not verified:
+        raise CheckpointError(f"note is not signed by {verifier.name}+{verifier.key_id:08x}")
+    return text
+
+
+def checkpoint_body(origin: str, size: int, root: bytes, extensions: tuple[str, ...] = ()) -> str:
+    if not origin or "\n" in origin or not _printable(origin):
+        raise CheckpointError("origin must be one non-empty line")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= _U64_MAX:
+        raise CheckpointError(f"tree size must fit in 64 unsigned bits, not {size!r}")
+    if len(root) != 32:
+        raise CheckpointError("root hash must be 32 bytes")
+    for line in extensions:
+        if not line or "\n" in line:
+            raise CheckpointError("extension lines must be single non-empty lines")
+    lines = [origin, str(size), base64.b64encode(root).decode(), *extensions]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def parse_checkpoint_body(text: str) -> tuple[Checkpoint, tuple[str, ...]]:
+    """Origin, size, root and any extension lines of a checkpoint body."""
+    if not text.endswith("\n"):
+        raise CheckpointError("checkpoint body must end with a newline")
+    lines = text[:-1].split("\n")
+    if len(lines) < 3:
+        raise CheckpointError("checkpoint needs an origin, a tree size and a root hash")
+    origin, size_text, root_text, *extensions = lines
+    if not origin:
+        raise CheckpointError("checkpoint origin is empty")
+    if (
+        not size_text.isascii()
+        or not size_text.isdigit()
+        or (size_text != "0" and size_text.startswith("0"))
+        or len(size_text) > 20
+        or int(size_text) > _U64_MAX
+    ):
+        raise CheckpointError(
+            f"checkpoint tree size {size_text[:30]!r} is not a uint64 in canonical decimal"
+        )
+    root = _b64decode(root_text, "checkpoint root hash")
+    if len(root) != 32:
+        raise CheckpointError(f"checkpoint root hash is {len(root)} bytes, not 32")
+    if any(not line for line in extensions):
+        raise CheckpointError("checkpoint extension lines must not be empty")
+    return Checkpoint(origin, int(size_text), root), tuple(extensions)
+
+
+def sign_checkpoint(
+    origin: str, size: int, root: bytes, key: Signer, extensions: tuple[str, ...] = ()
+) -> str:
+    """The signed checkpoint note for a tree of ``size`` leaves with ``root``."""
+    return sign_note(checkpoint_body(origin, size, root, extensions), key)
+
+
+def verify_checkpoint(
+    text: str, verifier_key: Verifier | str, origin: str | None = None
+) -> Checkpoint:
+    """(origin, size, root) of a checkpoint signed by ``verifier_key``, or CheckpointError.
+
+    The origin line must be the expected ``origin`` — by default the key's
+    name, which is how this ledger names its log — so a checkpoint of another
+    log signed with the same key is refused (C2SP tlog-checkpoint: clients
+    check the origin).
+    """
+    verifier = parse_verifier_key(verifier_key) if isinstance(verifier_key, str) else verifier_key
+    checkpoint, _ = parse_checkpoint_body(open_note(text, verifier))
+    expected = verifier.name if origin is None else origin
+    if checkpoint.origin != expected:
+        raise CheckpointError(f"checkpoint is for log {checkpoint.origin!r}, not {expected!r}")
+    return checkpoint

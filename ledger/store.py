@@ -1,0 +1,216 @@
+"""The event store: eventsourcing-sqlalchemy, extended with the recorded-time index.
+
+The ledger, not the client, sets recorded time, and it must be monotonic in
+log order so that "as of T" means "a prefix of the log". The only place that
+can guarantee that across processes is the insert transaction itself, after
+the events table is locked (PostgreSQL ``LOCK TABLE ... EXCLUSIVE``; SQLite's
+single writer). So the application recorder is extended at its
+``_insert_stored_events`` extension point to write one row per event into
+``<app>_event_index`` in the same transaction: (position, stream, version,
+recorded time in microseconds, strictly increasing). As-of queries are then
+index lookups, never a scan of the log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.orm import Session
+
+from ledger.integrity.store_integration import IntegrityRecorderMixin
+
+_BIG = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def index_table(events_table_name: str, metadata: MetaData | None = None) -> Table:
+    name = events_table_name.removesuffix("_events") + "_event_index"
+    return Table(
+        name,
+        metadata or MetaData(),
+        Column("position", _BIG, primary_key=True, autoincrement=False),
+        Column("originator_id", String(36), nullable=False),
+        Column("originator_version", _BIG, nullable=False),
+        Column("recorded_us", _BIG, nullable=False),
+        Index(f"{name}_stream_position", "originator_id", "position"),
+        Index(f"{name}_stream_version", "originator_id", "originator_version", unique=True),
+        Index(f"{name}_recorded", "recorded_us", unique=True),
+    )
+
+
+def idempotency_table(events_table_name: str, metadata: MetaData | None = None) -> Table:
+    """Retried writes: one row per (actor, Idempotency-Key), written with the event."""
+    name = events_table_name.removesuffix("_events") + "_idempotency"
+    return Table(
+        name,
+        metadata or MetaData(),
+        Column("actor", String(200), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("request_digest", String(80), nullable=False),
+        Column("type", String(64), nullable=False),
+        Column("ccg", String(8), nullable=False),
+        Column("scheme", String(32), nullable=False),
+        Column("version", _BIG, nullable=False),
+        Column("position", _BIG, nullable=False),
+        Column("recorded_us", _BIG, nullable=False),
+    )
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
+    """Application recorder that also writes the recorded-time index atomically."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.index = index_table(self.events_table_name)
+        self.idempotency = idempotency_table(self.events_table_name)
+        self.tables += [self.index, self.idempotency]
+        #: The ledger's clock (microseconds). Tests may replace it to move time on;
+        #: recorded time stays strictly increasing whatever it returns.
+        self.clock = now_us
+
+    def _insert_stored_events(
+        self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int]:
+        positions = super()._insert_stored_events(session, stored_events, **kwargs)
+        if not stored_events:
+            return positions
+        # We now hold the log's write lock: the last recorded time cannot move.
+        last = session.execute(
+            select(self.index.c.recorded_us).order_by(self.index.c.position.desc()).limit(1)
+        ).scalar()
+        clock = max(self.clock(), (last or 0) + 1)
+        rows = []
+        for offset, (position, stored) in enumerate(zip(positions, stored_events, strict=True)):
+            rows.append(
+                {
+                    "position": position,
+                    "originator_id": str(stored.originator_id),
+                    "originator_version": stored.originator_version,
+                    "recorded_us": clock + offset,
+                }
+            )
+        session.execute(self.index.insert(), rows)
+        # Hash chain and Merkle log, in the same transaction (ledger/integrity/).
+        self._record_integrity(session, stored_events, rows)
+        retry = kwargs.get("idempotency")
+        if retry is not None:
+            # Same transaction as the event: a retry finds this row or no event at all.
+            # A racing retry with the same key fails on the primary key and rolls back.
+            session.execute(
+                self.idempotency.insert(),
+                [
+                    {
+                        **retry,
+                        "version": stored_events[-1].originator_version,
+                        "position": positions[-1],
+                        "recorded_us": rows[-1]["recorded_us"],
+                    }
+                ],
+            )
+        return positions
+
+    # -- reads used by point-in-time replay (all index lookups) -----------------
+
+    def _connect(self) -> Connection:
+        engine = self.datastore.engine
+        assert isinstance(engine, Engine)
+        return engine.connect()
+
+    def head(self) -> int:
+        """The last log position (0 for an empty log): one index lookup."""
+        with self._connect() as conn:
+            value = conn.execute(select(func.max(self.index.c.position))).scalar()
+        return int(value or 0)
+
+    def recorded_us(self, position: int) -> int | None:
+        """When the log stood at a position: the recorded time of its last event <= it.
+
+        Positions can have gaps (a write that loses a race on PostgreSQL burns a
+        sequence value), so a replay "at position P" is the prefix up to P.
+        """
+        idx = self.index
+        with self._connect() as conn:
+            value = conn.execute(
+                select(idx.c.recorded_us)
+                .where(idx.c.position <= position)
+                .order_by(idx.c.position.desc())
+                .limit(1)
+            ).scalar()
+        return None if value is None else int(value)
+
+    def position_at(self, recorded_us: int) -> int:
+        """The last log position recorded at or before the instant (0 if none)."""
+        idx = self.index
+        with self._connect() as conn:
+            found = conn.execute(
+                select(idx.c.position)
+                .where(idx.c.recorded_us <= recorded_us)
+                .order_by(idx.c.recorded_us.desc())
+                .limit(1)
+            ).scalar()
+        return int(found or 0)
+
+    def stream_version_at(self, originator_id: str, position: int) -> int | None:
+        """The stream's version as it stood at a log position (None: not yet opened)."""
+        idx = self.index
+        with self._connect() as conn:
+            version = conn.execute(
+                select(idx.c.originator_version)
+                .where(idx.c.originator_id == originator_id, idx.c.position <= position)
+                .order_by(idx.c.position.desc())
+                .limit(1)
+            ).scalar()
+        return None if version is None else int(version)
+
+    def locate(self, originator_id: str, versions: list[int]) -> dict[int, tuple[int, int]]:
+        """Map stream versions to (log position, recorded time in microseconds)."""
+        idx = self.index
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(idx.c.originator_version, idx.c.position, idx.c.recorded_us).where(
+                    idx.c.originator_id == originator_id, idx.c.originator_version.in_(versions)
+                )
+            ).all()
+        return {int(v): (int(p), int(t)) for v, p, t in rows}
+
+    def log_head_at(self, position: int) -> tuple[int, bytes]:
+        """The Merkle tree (size, root) of the log as it stood at a position."""
+        with self._connect() as conn:
+            size = self.integrity.size_at_position(conn, position)
+            head = self.integrity.tree_head(conn, size)
+        return head.size, head.root
+
+    def idempotent_write(self, actor: str, key: str) -> RowMapping | None:
+        table = self.idempotency
+        with self._connect() as conn:
+            return (
+                conn.execute(select(table).where(table.c.actor == actor, table.c.key == key))
+                .mappings()
+                .first()
+            )
+
+
+class Factory(SQLAlchemyFactory):
+    """``PERSISTENCE_MODULE=ledger.store`` selects this factory."""
+
+    application_recorder_class = LedgerRecorder
