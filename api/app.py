@@ -1,0 +1,151 @@
+"""The composition root: the Flask app, its ledger, token store, blueprints and errors."""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, request
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from sqlalchemy.engine import Engine
+
+from api import schemas
+from api.config import MAX_BODY_BYTES, config_from_env
+from api.jsonio import ExactJSONProvider
+from api.problems import PROBLEM_MIMETYPE, Problem, register_error_handlers
+from ledger.application import QPLedger
+from ledger.ccgs import ccgs
+from ledger.config import DATABASE_URL
+from ledger.scheme import schemes
+from ledger.tokens import TokenStore
+
+API_VERSION = "1.0.0"
+SWAGGER_UI_CDN = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+
+
+#: The CCG and scheme in a record's path, documented as the reference data's codes
+#: (an unknown one is a 404 problem).
+PATH_PARAMETERS = [
+    {
+        "in": "path",
+        "name": "ccg",
+        "required": True,
+        "schema": {"$ref": "#/components/schemas/CCGCode"},
+    },
+    {
+        "in": "path",
+        "name": "scheme",
+        "required": True,
+        "schema": {"$ref": "#/components/schemas/SchemeId"},
+    },
+]
+
+
+class LedgerApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api, documenting every error response as problem+json."""
+
+    ERROR_SCHEMA = schemas.Problem
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "A problem (RFC 9457)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+def build_app(config: Mapping[str, Any] | None = None, *, ledger: QPLedger | None = None) -> Flask:
+    """Build the API. ``config`` overrides the environment; ``ledger`` an already open one."""
+    from api import reports
+    from api.views import commands, determinations, health, integrity, records, reference
+
+    app = Flask("api")
+    app.json = ExactJSONProvider(app)
+    app.config.update(config_from_env())
+    app.config.update(config or {})
+    app.config.update(
+        MAX_CONTENT_LENGTH=int(app.config[MAX_BODY_BYTES]),
+        API_TITLE="QP Ledger",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_CDN,
+    )
+    if ledger is None:
+        ledger = QPLedger(app.config[DATABASE_URL])
+    app.extensions["qp_ledger"] = ledger
+    engine = ledger.store.datastore.engine
+    assert isinstance(engine, Engine)
+    app.extensions["qp_tokens"] = TokenStore(engine=engine)
+
+    api = LedgerApi(
+        app,
+        spec_kwargs={
+            "info": {"description": "The NHS Quality Premium audit ledger. See docs/api.md."},
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from `qp-ledger tokens create`.",
+        },
+    )
+    api.spec.components.schema(
+        "CCGCode",
+        {
+            "type": "string",
+            "enum": list(ccgs()),
+            "description": "ODS code of a CCG of April 2013 (GET /reference/ccgs).",
+        },
+    )
+    api.spec.components.schema(
+        "SchemeId",
+        {
+            "type": "string",
+            "enum": list(schemes()),
+            "description": "A Quality Premium scheme (GET /reference/schemes).",
+        },
+    )
+    for blueprint in (commands.blp, records.blp, determinations.blp):
+        api.register_blueprint(blueprint, parameters=PATH_PARAMETERS)
+    for blueprint in (
+        reference.blp,
+        health.blp,
+        determinations.scheme_blp,
+        integrity.blp,
+        reports.blp,
+    ):
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)  # after Api, whose own HTTPException handler this replaces
+
+    @app.before_request
+    def refuse_oversized_bodies() -> None:
+        # Content-Length is checked before anything reads the body; bodies sent
+        # without one are cut off at the same limit by MAX_CONTENT_LENGTH.
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            raise Problem(
+                413,
+                "content-too-large",
+                f"The body is {request.content_length} bytes; at most {limit} "
+                "are accepted. Nothing was read or stored.",
+            )
+
+    @app.after_request
+    def no_sniffing(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # Nothing is cached by intermediaries; documents with an ETag say otherwise.
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

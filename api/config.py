@@ -1,0 +1,93 @@
+"""API settings: every one a ``QP_LEDGER_*`` environment variable (docs/configuration.md).
+
+``create_app(config)`` reads these from the environment and lets a mapping with
+the same keys override them, so tests and embedders never touch ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL
+from ledger.integrity.signing import DEFAULT_ORIGIN, LOG_ORIGIN, SIGNING_KEY_FILE
+
+#: The one port the API listens on: ``qp-ledger serve``, the Dockerfile and
+#: docker-compose.yml all use it (tests/test_deployment_files.py checks).
+DEFAULT_PORT = 8000
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_WORKERS = 2
+#: Command bodies are a few hundred bytes; anything near this is a mistake or an attack.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+MAX_BODY_BYTES = "QP_LEDGER_MAX_BODY_BYTES"
+HOST = "QP_LEDGER_HOST"
+PORT = "QP_LEDGER_PORT"
+WORKERS = "QP_LEDGER_WORKERS"
+THREADS = "QP_LEDGER_THREADS"
+DEFAULT_THREADS = 4
+REPORTS_WAIT_SECONDS = "QP_LEDGER_REPORTS_WAIT_SECONDS"
+DEFAULT_REPORTS_WAIT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    kind: type
+    description: str
+
+
+#: Every setting the API process reads (the serve-only ones are click options too).
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        DATABASE_URL,
+        DEFAULT_DATABASE_URL,
+        str,
+        "Where the ledger, its indexes and the API tokens are stored.",
+    ),
+    Setting(
+        MAX_BODY_BYTES,
+        DEFAULT_MAX_BODY_BYTES,
+        int,
+        "Largest request body accepted; larger ones get 413 before parsing.",
+    ),
+    Setting(HOST, DEFAULT_HOST, str, "Interface `qp-ledger serve` binds."),
+    Setting(PORT, DEFAULT_PORT, int, "Port `qp-ledger serve` listens on."),
+    Setting(WORKERS, DEFAULT_WORKERS, int, "gunicorn worker processes for `qp-ledger serve`."),
+    Setting(THREADS, DEFAULT_THREADS, int, "Threads per gunicorn worker (`gthread`)."),
+    Setting(
+        REPORTS_WAIT_SECONDS,
+        DEFAULT_REPORTS_WAIT_SECONDS,
+        float,
+        "How long a report request with min_position waits for the read models.",
+    ),
+    Setting(
+        SIGNING_KEY_FILE,
+        None,
+        str,
+        "Checkpoint signing key file (created on first use); unset: beside a SQLite "
+        "database (<name>-signing.key), else ./qp-ledger-signing.key.",
+    ),
+    Setting(LOG_ORIGIN, DEFAULT_ORIGIN, str, "The log's name, first line of every checkpoint."),
+)
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings from the environment (blank means unset), with defaults filled in."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = env.get(setting.name, "").strip()
+        if not raw:
+            out[setting.name] = setting.default
+            continue
+        try:
+            out[setting.name] = setting.kind(raw)
+        except ValueError:
+            raise ValueError(
+                f"{setting.name}: {raw!r} is not a valid {setting.kind.__name__}"
+            ) from None
+    return out

@@ -1,0 +1,299 @@
+"""Issued decisions and appeals (issue 6): a thin adapter over ``QPLedger.determinations``.
+
+The Board issues a CCG's decision (or every CCG's in a scheme): an event holding
+the whole decision document and the log position it was computed at. Anyone
+who may read the CCG can fetch an issued decision, recompute it at its own
+position (``identical``, or which fields differ) and ask what changed between
+two decisions. A CCG appeals its own issued decisions and adds evidence; the
+Board dismisses an appeal or upholds it with a remedy (ledger commands, stored
+with the determination in one transaction), then issues the revised decision
+naming the appeal. Reporters see appeal counts only.
+
+Every rule (the appeal window, one open appeal per issue, one determination,
+one revision per upheld appeal, a remedy that concerns this CCG) is the
+ledger's; its errors become problem documents in ``api/problems.py``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from flask import Response, current_app, url_for
+from flask.views import MethodView
+
+from api import determination_schemas as ds
+from api.auth import allow, current_token, known_scheme
+from api.context import ledger
+from api.jsonio import Blueprint
+from ledger.ccgs import ccgs
+
+blp = Blueprint(
+    "determinations",
+    __name__,
+    url_prefix="/ccgs/<ccg>/schemes/<scheme>",
+    description="Issued decisions, their reproduction and diffs, and appeals against them.",
+)
+scheme_blp = Blueprint(
+    "scheme-determinations",
+    __name__,
+    url_prefix="/schemes/<scheme>",
+    description="Issuing every CCG's decision in a scheme; appeal counts.",
+)
+
+SCHEME_PARAMETER = {
+    "in": "path",
+    "name": "scheme",
+    "required": True,
+    "schema": {"$ref": "#/components/schemas/SchemeId"},
+}
+ISSUE_PARAMETER = {
+    "in": "path",
+    "name": "issue_id",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "An issued decision of this CCG, e.g. 06F.qp-2013-14.1.",
+}
+APPEAL_PARAMETER = {
+    "in": "path",
+    "name": "appeal_id",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "An appeal of this CCG, e.g. 06F.qp-2013-14.appeal-1.",
+}
+LOCATION = {"Location": {"schema": {"type": "string"}, "description": "Where to read it."}}
+
+
+def document(body: Any, status: int = 200, location: str | None = None) -> Response:
+    """The ledger's document as JSON, unchanged (numbers exact; no re-serialising)."""
+    response = current_app.response_class(
+        current_app.json.dumps(body), status=status, mimetype="application/json"
+    )
+    if location is not None:
+        response.headers["Location"] = location
+    return response
+
+
+def issue_location(ccg: str, scheme: str, issue_id: str) -> str:
+    return url_for("determinations.issued-decision", ccg=ccg, scheme=scheme, issue_id=issue_id)
+
+
+# -- issuing ------------------------------------------------------------------
+
+
+@blp.route("/issued-decisions", endpoint="issued-decisions")
+class IssuedDecisionsView(MethodView):
+    @allow("issue-decisions")
+    @blp.arguments(ds.IssueDecision)
+    @blp.response(201, ds.IssuedDecision, headers=LOCATION, description="Issued.")
+    def post(self, body: dict[str, Any], ccg: str, scheme: str) -> Response:
+        """Issue the CCG's decision as it stands now.
+
+        Stored as it is, never changed: the document, its log position, engine
+        version and inputs digest. A later issue names the one it replaces; with
+        `appeal_id` it is the revised decision that follows that upheld appeal.
+        """
+        issued = ledger().determinations.issue(
+            ccg,
+            scheme,
+            actor=current_token().actor,
+            reason=body.get("reason"),
+            appeal_id=body.get("appeal_id"),
+        )
+        return document(issued, 201, issue_location(ccg, scheme, issued["issue_id"]))
+
+
+@scheme_blp.route("/issued-decisions", endpoint="issued-decisions", parameters=[SCHEME_PARAMETER])
+class IssueAllView(MethodView):
+    @allow("issue-decisions")
+    @scheme_blp.arguments(ds.IssueAllDecisions)
+    @scheme_blp.response(201, ds.IssuedAll, description="One issue per CCG, in ODS code order.")
+    def post(self, body: dict[str, Any], scheme: str) -> Response:
+        """Issue the current decision of every CCG in the scheme (one Board command).
+
+        Each CCG's issue is stored on its own; this takes a few seconds for all
+        211 CCGs, so send it once and read the result.
+        """
+        known_scheme(scheme)
+        issued = ledger().determinations.issue_all(
+            scheme, actor=current_token().actor, reason=body.get("reason")
+        )
+        return document({"scheme": scheme, "count": len(issued), "issued": issued}, 201)
+
+
+# -- reading ------------------------------------------------------------------
+
+
+@blp.route("/determinations", endpoint="chain")
+class ChainView(MethodView):
+    @allow("read-determinations")
+    @blp.response(200, ds.Chain)
+    def get(self, ccg: str, scheme: str) -> Response:
+        """Every decision issued to the CCG and every appeal against them, oldest first."""
+        return document(ledger().determinations.chain(ccg, scheme))
+
+
+@blp.route("/issued-decisions/<issue_id>", endpoint="issued-decision", parameters=[ISSUE_PARAMETER])
+class IssuedDecisionView(MethodView):
+    @allow("read-determinations")
+    @blp.response(200, ds.IssuedDecision)
+    def get(self, ccg: str, scheme: str, issue_id: str) -> Response:
+        """One issued decision in full: the document exactly as it was issued."""
+        return document(ledger().determinations.issued_decision(ccg, scheme, issue_id))
+
+
+@blp.route(
+    "/issued-decisions/<issue_id>/reproduction",
+    endpoint="reproduction",
+    parameters=[ISSUE_PARAMETER],
+)
+class ReproductionView(MethodView):
+    @allow("read-determinations")
+    @blp.arguments(ds.ReproduceQuery, location="query", as_kwargs=True)
+    @blp.response(200, ds.Reproduction)
+    def get(
+        self, ccg: str, scheme: str, issue_id: str, engine_version: str | None = None
+    ) -> Response:
+        """Recompute an issued decision at its own log position and compare.
+
+        `identical`, or every field that differs (path, as issued, as
+        recomputed). `engine_version` recomputes with another engine, to see
+        what an engine change would alter.
+        """
+        result = ledger().determinations.reproduce(ccg, scheme, issue_id, engine_version)
+        return document(result)
+
+
+def _point(query: dict[str, Any], end: str) -> dict[str, Any]:
+    return {
+        k: query[f"{end}_{k}"] for k in ("issue_id", "position", "as_of") if f"{end}_{k}" in query
+    }
+
+
+@blp.route("/decision-diff", endpoint="decision-diff")
+class DecisionDiffView(MethodView):
+    @allow("read-determinations")
+    @blp.arguments(ds.DiffQuery, location="query")
+    @blp.response(200, ds.DecisionDiff)
+    def get(self, query: dict[str, Any], ccg: str, scheme: str) -> Response:
+        """What changed between two decisions, and the events that changed it.
+
+        Each end is an issued decision (`*_issue_id`), a log position
+        (`*_position`) or a recorded time (`*_as_of`); without a `to_*` the
+        decision as it stands now.
+        """
+        result = ledger().determinations.diff(
+            ccg, scheme, _point(query, "from"), _point(query, "to")
+        )
+        return document(result)
+
+
+# -- appeals ------------------------------------------------------------------
+
+
+@blp.route("/appeals", endpoint="appeals")
+class AppealsView(MethodView):
+    @allow("read-determinations")
+    @blp.response(200, ds.AppealList)
+    def get(self, ccg: str, scheme: str) -> Response:
+        """The CCG's appeals, oldest first, with evidence, determination and remedy."""
+        appeals = ledger().determinations.appeals(ccg, scheme)
+        return document({"ccg": ccg, "scheme": scheme, "appeals": appeals})
+
+    @allow("lodge-appeal")
+    @blp.arguments(ds.LodgeAppeal)
+    @blp.response(201, ds.Appeal, headers=LOCATION, description="Lodged.")
+    def post(self, body: dict[str, Any], ccg: str, scheme: str) -> Response:
+        """Appeal one of the CCG's issued decisions, within the scheme's appeal window.
+
+        The window (days from issue, counted in recorded time) is the scheme's
+        `appeal_window_days`; one appeal per issued decision may be open at a time.
+        """
+        appeal = ledger().determinations.lodge_appeal(
+            ccg,
+            scheme,
+            body["issue_id"],
+            grounds=body["grounds"],
+            disputes=body.get("disputes"),
+            actor=current_token().actor,
+        )
+        location = url_for(
+            "determinations.appeal", ccg=ccg, scheme=scheme, appeal_id=appeal["appeal_id"]
+        )
+        return document(appeal, 201, location)
+
+
+@blp.route("/appeals/<appeal_id>", endpoint="appeal", parameters=[APPEAL_PARAMETER])
+class AppealView(MethodView):
+    @allow("read-determinations")
+    @blp.response(200, ds.Appeal)
+    def get(self, ccg: str, scheme: str, appeal_id: str) -> Response:
+        """One appeal: grounds, evidence, determination and remedy."""
+        return document(ledger().determinations.appeal(ccg, scheme, appeal_id))
+
+
+@blp.route("/appeals/<appeal_id>/evidence", endpoint="evidence", parameters=[APPEAL_PARAMETER])
+class EvidenceView(MethodView):
+    @allow("add-evidence")
+    @blp.arguments(ds.AddEvidence)
+    @blp.response(201, ds.Appeal, description="Added; the appeal as it now stands.")
+    def post(self, body: dict[str, Any], ccg: str, scheme: str, appeal_id: str) -> Response:
+        """Add evidence to an open appeal: text, and files by digest.
+
+        Each attachment is recorded by SHA-256, size and media type; the bytes
+        themselves are kept elsewhere, and the digest proves which file was meant.
+        """
+        appeal = ledger().determinations.add_evidence(
+            ccg,
+            scheme,
+            appeal_id,
+            text=body["text"],
+            attachments=body.get("attachments"),
+            actor=current_token().actor,
+        )
+        return document(appeal, 201)
+
+
+@blp.route(
+    "/appeals/<appeal_id>/determination", endpoint="determination", parameters=[APPEAL_PARAMETER]
+)
+class DeterminationView(MethodView):
+    @allow("determine-appeal")
+    @blp.arguments(ds.DetermineAppeal)
+    @blp.response(201, ds.Appeal, description="Determined; the appeal as it now stands.")
+    def post(self, body: dict[str, Any], ccg: str, scheme: str, appeal_id: str) -> Response:
+        """Determine an open appeal: dismissed, or upheld with a remedy.
+
+        The remedy is CONTRACT.md commands for this CCG (`ccg` and `scheme`
+        default to the path's), stored in one transaction with the
+        determination and recorded with the Board's actor. Then issue the
+        revised decision with `appeal_id` (POST …/issued-decisions).
+        """
+        said = {"ccg": ccg, "scheme": scheme}
+        remedy = [{**said, **command} for command in body.get("remedy") or []]
+        appeal = ledger().determinations.determine_appeal(
+            ccg,
+            scheme,
+            appeal_id,
+            outcome=body["outcome"],
+            determination=body["determination"],
+            remedy=remedy,
+            actor=current_token().actor,
+        )
+        return document(appeal, 201)
+
+
+@scheme_blp.route("/appeal-counts", endpoint="appeal-counts", parameters=[SCHEME_PARAMETER])
+class AppealCountsView(MethodView):
+    @allow("read-appeal-counts")
+    @scheme_blp.response(200, ds.AppealCounts)
+    def get(self, scheme: str) -> Response:
+        """How many appeals there are in the scheme, by status (no CCGs, no grounds)."""
+        known_scheme(scheme)
+        counts: Counter[str] = Counter()
+        for ccg in ccgs():
+            counts.update(a["status"] for a in ledger().determinations.appeals(ccg, scheme))
+        by_status = {status: counts[status] for status in ds.APPEAL_STATUSES}
+        return document(
+            {"scheme": scheme, "total": sum(by_status.values()), "by_status": by_status}
+        )

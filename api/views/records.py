@@ -1,0 +1,101 @@
+"""A CCG's record: its premium decision (now, as of a time, at a position) and its history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+
+from api import schemas
+from api.auth import allow
+from api.context import ledger
+from api.etags import json_with_etag
+from api.jsonio import Blueprint
+
+blp = Blueprint(
+    "records",
+    __name__,
+    url_prefix="/ccgs/<ccg>/schemes/<scheme>",
+    description="Read a CCG's premium decision and the events behind it.",
+)
+
+ETAG_HEADER = {
+    "ETag": {
+        "schema": {"type": "string"},
+        "description": "Send back as If-Match on a write, or If-None-Match.",
+    }
+}
+IF_NONE_MATCH = [
+    {
+        "in": "header",
+        "name": "If-None-Match",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "An ETag you hold: 304 if the document is unchanged.",
+    }
+]
+
+
+def version_at(ccg: str, scheme: str, position: int) -> int:
+    # The record's version at the document's log position, so the ETag names
+    # exactly the state the document was computed from, however writes race.
+    version = ledger().stream_version_at(ccg, scheme, position)
+    return version or 0
+
+
+@blp.route("/decision", endpoint="decision")
+class DecisionView(MethodView):
+    @allow("read-ccg")
+    @blp.arguments(schemas.DecisionQuery, location="query", as_kwargs=True)
+    @blp.response(
+        200,
+        schemas.Decision,
+        headers=ETAG_HEADER,
+        description="The decision document of CONTRACT.md.",
+    )
+    @blp.alt_response(304, description="Not modified (If-None-Match).")
+    @blp.doc(parameters=IF_NONE_MATCH)
+    def get(
+        self, ccg: str, scheme: str, as_of: str | None = None, position: int | None = None
+    ) -> Response:
+        """The premium decision, now or as it stood at a recorded time or log position.
+
+        `as_of` uses only events recorded at or before that instant; `position`
+        only events at or before that log position; give at most one.
+        """
+        document = ledger().decision(ccg, scheme, as_of=as_of, position=position).document
+        return json_with_etag(document, ccg, scheme, version_at(ccg, scheme, document["position"]))
+
+
+@blp.route("/history", endpoint="history")
+class HistoryView(MethodView):
+    @allow("read-ccg")
+    @blp.arguments(schemas.HistoryQuery, location="query", as_kwargs=True)
+    @blp.response(
+        200,
+        schemas.HistoryPage,
+        headers=ETAG_HEADER,
+        description="One page of the record's events, oldest first.",
+    )
+    @blp.alt_response(304, description="Not modified (If-None-Match).")
+    @blp.doc(parameters=IF_NONE_MATCH)
+    def get(self, ccg: str, scheme: str, offset: int, limit: int) -> Response:
+        """The CCG's events in order, paged: who recorded what, when, and why."""
+        total = ledger().stream_version(ccg, scheme)
+        # Read the version first and never show events past it, so the ETag
+        # (used as If-Match) never claims more than the page saw.
+        size = min(limit, max(0, total - offset))
+        events: list[dict[str, Any]] = (
+            ledger().history(ccg, scheme, offset=offset, limit=size) if size else []
+        )
+        page = {
+            "ccg": ccg,
+            "scheme": scheme,
+            "offset": offset,
+            "limit": limit,
+            "total": total,
+            "next_offset": offset + size if offset + size < total else None,
+            "events": events,
+        }
+        return json_with_etag(page, ccg, scheme, total)
