@@ -1,0 +1,657 @@
+"""Issued decisions and appeals over HTTP (issue 6), on SQLite and PostgreSQL.
+
+The appeal story end to end, every invalid transition's problem document (and
+that nothing was stored), and what each role sees. The role x endpoint pairs
+themselves are in test_api_roles.py's MATRIX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from apikit import CCG, OTHER_CCG, RECORD, SCHEME, body
+
+from ledger.application import QPLedger
+from ledger.determinations import DAY_US
+from ledger.engine import round_half_up
+
+POPULATION = 449_953
+MAXIMUM = 500 * POPULATION
+OTHER_RECORD = f"/ccgs/{OTHER_CCG}/schemes/{SCHEME}"
+PDF = {"name": "rca.pdf", "sha256": "ab" * 32, "size": 1024, "media_type": "application/pdf"}
+
+
+def post(client: Any, headers: Any, who: str, path: str, payload: dict[str, Any]) -> Any:
+    return client.post(path, json=payload, headers=headers(who))
+
+
+def created(response: Any) -> dict[str, Any]:
+    assert response.status_code == 201, response.get_data(as_text=True)
+    document: dict[str, Any] = body(response)
+    return document
+
+
+def ok(response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    document: dict[str, Any] = body(response)
+    return document
+
+
+def a_year_over_http(client: Any, headers: Any) -> None:
+    """NHS Bedfordshire's 2013/14, each fact sent by the role that owns it."""
+    post(
+        client,
+        headers,
+        "board",
+        f"{RECORD}/population",
+        {"population": POPULATION, "source": "ONS"},
+    )
+    locals_ = [
+        ("local-1", "Dementia diagnosis", "dementia-rate", "higher"),
+        ("local-2", "COPD admissions", "copd-admissions", "lower"),
+        ("local-3", "Stroke care", "stroke-tia", "higher"),
+    ]
+    measures = [{"slot": s, "name": n, "criterion": c, "direction": d} for s, n, c, d in locals_]
+    created(post(client, headers, "ccg", f"{RECORD}/local-measures", {"measures": measures}))
+    agreed = {
+        ("pyll", "pyll-rate"): (2100, 2000),
+        ("avoidable-emergency-admissions", "admissions-rate"): (1200, 1150),
+        ("friends-and-family", "experience-score"): (70, 72),
+        ("hcai", "cdiff-cases"): (40, 35),
+        ("local-1", "dementia-rate"): (Decimal("0.45"), Decimal("0.5")),
+        ("local-2", "copd-admissions"): (300, 280),
+        ("local-3", "stroke-tia"): (Decimal("0.6"), Decimal("0.65")),
+    }
+    for (measure, criterion), (baseline, target) in agreed.items():
+        threshold = {"measure": measure, "criterion": criterion, "baseline": baseline}
+        created(
+            post(
+                client,
+                headers,
+                "area-team",
+                f"{RECORD}/thresholds",
+                {**threshold, "target": target},
+            )
+        )
+    values = {
+        ("pyll", "pyll-rate"): 1990,
+        ("avoidable-emergency-admissions", "admissions-rate"): 1160,
+        ("friends-and-family", "rollout"): 1,
+        ("friends-and-family", "experience-score"): 74,
+        ("hcai", "mrsa-cases"): 0,
+        ("hcai", "cdiff-cases"): 30,
+        ("local-1", "dementia-rate"): Decimal("0.52"),
+        ("local-2", "copd-admissions"): 275,
+        ("local-3", "stroke-tia"): Decimal("0.7"),
+    }
+    for (measure, criterion), value in values.items():
+        submitted = {"measure": measure, "criterion": criterion, "period": "2013-14"}
+        created(
+            post(client, headers, "ccg", f"{RECORD}/measure-values", {**submitted, "value": value})
+        )
+    standards = {
+        "rtt-18-weeks": Decimal("0.93"),
+        "ae-4-hours": Decimal("0.94"),  # below 0.95: 25% off
+        "cancer-2-week-wait": Decimal("0.95"),
+        "ambulance-cat-a-8-min": Decimal("0.8"),
+    }
+    for standard, value in standards.items():
+        result = {"standard": standard, "period": "2013-14", "value": value}
+        created(post(client, headers, "board", f"{RECORD}/constitution-results", result))
+    flag = {"flag_id": "QF-2013-07", "description": "Serious incident at the main acute provider"}
+    created(post(client, headers, "board", f"{RECORD}/quality-failures", flag))
+    declared = {"outturn": "balanced", "amount_pence": 0}
+    created(post(client, headers, "ccg", f"{RECORD}/financial-position", declared))
+
+
+def test_the_appeal_story_over_http(client, headers, ledger: QPLedger) -> None:
+    a_year_over_http(client, headers)
+
+    # The Board issues the decision: the flag closes the quality gate, nothing is payable.
+    r = post(client, headers, "board", f"{RECORD}/issued-decisions", {"reason": "year end"})
+    first = created(r)
+    assert r.headers["Location"] == f"{RECORD}/issued-decisions/{first['issue_id']}"
+    assert (first["payable_pence"], first["status"], first["replaces"]) == (0, "final", None)
+    assert first["issued_by"].startswith("board#")
+    # The issued document is the decision document at its position, exactly.
+    at_issue = ok(
+        client.get(f"{RECORD}/decision?position={first['position']}", headers=headers("ccg"))
+    )
+    assert first["document"] == at_issue
+    assert ok(client.get(r.headers["Location"], headers=headers("ccg"))) == first
+
+    # A late correction: admissions 1160 (target 1150, not met) corrected to 1140 (met).
+    correction = created(
+        post(
+            client,
+            headers,
+            "ccg",
+            f"{RECORD}/measure-values",
+            {
+                "measure": "avoidable-emergency-admissions",
+                "criterion": "admissions-rate",
+                "period": "2013-14",
+                "value": 1140,
+                "reason": "late coding correction",
+            },
+        )
+    )
+    # The diff from the issued decision to now explains the change event by event.
+    explained = ok(
+        client.get(
+            f"{RECORD}/decision-diff?from_issue_id={first['issue_id']}", headers=headers("ccg")
+        )
+    )
+    changed = {(c["line"], c["key"], c["field"]): c for c in explained["changes"]}
+    value = changed[("criterion", "avoidable-emergency-admissions/admissions-rate", "value")]
+    assert (value["old"], value["new"]) == (1160, 1140)
+    assert [e["position"] for e in value["events"]] == [correction["position"]]
+    assert [e["id"] for e in value["events"]] == [correction["event_id"]]
+    assert changed[("component", "avoidable-emergency-admissions", "met")]["new"] is True
+    assert explained["payable_change_pence"] == 0  # still behind the closed gate
+    assert explained["from"]["position"] == first["position"]
+    # The same diff between two log positions.
+    by_position = ok(
+        client.get(
+            f"{RECORD}/decision-diff?from_position={first['position']}"
+            f"&to_position={correction['position']}",
+            headers=headers("auditor"),
+        )
+    )
+    assert by_position["changes"] == explained["changes"]
+
+    # The CCG appeals the flag and adds evidence.
+    r = post(
+        client,
+        headers,
+        "ccg",
+        f"{RECORD}/appeals",
+        {
+            "issue_id": first["issue_id"],
+            "grounds": "The incident was not a serious quality failure of the CCG",
+            "disputes": ["quality-failure"],
+        },
+    )
+    appeal = created(r)
+    appeal_id = appeal["appeal_id"]
+    assert r.headers["Location"] == f"{RECORD}/appeals/{appeal_id}"
+    assert (appeal["status"], appeal["issue_id"]) == ("lodged", first["issue_id"])
+    assert appeal["actor"].startswith(f"ccg:{CCG}#")
+    evidenced = created(
+        post(
+            client,
+            headers,
+            "ccg",
+            f"{RECORD}/appeals/{appeal_id}/evidence",
+            {"text": "Provider RCA report", "attachments": [PDF]},
+        )
+    )
+    assert evidenced["evidence"][0]["attachments"] == [PDF]
+
+    # The Board upholds it, with the flag rescinded as the remedy.
+    upheld = created(
+        post(
+            client,
+            headers,
+            "board",
+            f"{RECORD}/appeals/{appeal_id}/determination",
+            {
+                "outcome": "upheld",
+                "determination": "Flag raised in error",
+                "remedy": [{"type": "quality_failure_rescinded", "flag_id": "QF-2013-07"}],
+            },
+        )
+    )
+    assert upheld["status"] == "upheld"
+    (remedy,) = upheld["remedy"]
+    assert remedy["type"] == "quality_failure_rescinded"
+    rescinded = ledger.history(CCG, SCHEME)[-1]
+    assert rescinded["position"] == remedy["position"]
+    assert rescinded["actor"].startswith("board#")
+    assert rescinded["reason"] == f"appeal {appeal_id} upheld"
+
+    # The revised decision names the appeal and replaces the first.
+    revised = created(
+        post(client, headers, "board", f"{RECORD}/issued-decisions", {"appeal_id": appeal_id})
+    )
+    assert (revised["replaces"], revised["appeal_id"]) == (first["issue_id"], appeal_id)
+    # All seven measures met; A&E 0.94 < 0.95 takes 25% off.
+    assert revised["payable_pence"] == round_half_up(MAXIMUM * Decimal("0.75"))
+
+    # The first decision still reproduces exactly at its own position; so does the revision.
+    for issued in (first, revised):
+        path = f"{RECORD}/issued-decisions/{issued['issue_id']}/reproduction"
+        again = ok(client.get(path, headers=headers("auditor")))
+        assert (again["result"], again["differences"]) == ("identical", [])
+
+    # The auditor lists the whole chain.
+    chain = ok(client.get(f"{RECORD}/determinations", headers=headers("auditor")))
+    assert [i["issue_id"] for i in chain["issued"]] == [first["issue_id"], revised["issue_id"]]
+    assert chain["issued"][0]["superseded_by"] == revised["issue_id"]
+    assert chain["appeals"][0]["revised_by"] == revised["issue_id"]
+    assert chain["appeals"][0]["evidence"][0]["attachments"][0]["size"] == 1024
+    listed = ok(client.get(f"{RECORD}/appeals", headers=headers("ccg")))
+    assert listed["appeals"] == chain["appeals"]
+    # Reporters see how many appeals there are, and nothing else.
+    counts = ok(client.get(f"/schemes/{SCHEME}/appeal-counts", headers=headers("reporter")))
+    assert counts == {
+        "scheme": SCHEME,
+        "total": 1,
+        "by_status": {"lodged": 0, "dismissed": 0, "upheld": 1},
+    }
+    assert client.get(f"{RECORD}/determinations", headers=headers("reporter")).status_code == 403
+
+
+# -- invalid transitions: each a problem document, and nothing stored ----------
+
+
+def _arrange(ledger: QPLedger) -> tuple[str, str]:
+    """06F and 00C with populations, a flag on 06F, an issued decision and an open appeal."""
+    for ccg in (CCG, OTHER_CCG):
+        ledger.execute(
+            {
+                "type": "population_recorded",
+                "ccg": ccg,
+                "scheme": SCHEME,
+                "population": 1000,
+                "source": "test",
+            },
+            actor="board#setup",
+        )
+    ledger.execute(
+        {
+            "type": "quality_failure_flagged",
+            "ccg": CCG,
+            "scheme": SCHEME,
+            "flag_id": "F1",
+            "description": "incident",
+        },
+        actor="board#setup",
+    )
+    desk = ledger.determinations
+    issue_id = desk.issue(CCG, SCHEME, actor="board#setup")["issue_id"]
+    appeal = desk.lodge_appeal(CCG, SCHEME, issue_id, grounds="wrong flag", actor="ccg:06F#setup")
+    return issue_id, appeal["appeal_id"]
+
+
+def _dismiss(ledger: QPLedger, issue_id: str, appeal_id: str) -> None:
+    ledger.determinations.determine_appeal(
+        CCG, SCHEME, appeal_id, outcome="dismissed", determination="no", actor="board#setup"
+    )
+
+
+def _uphold_and_revise(ledger: QPLedger, issue_id: str, appeal_id: str) -> None:
+    desk = ledger.determinations
+    rescind = {"type": "quality_failure_rescinded", "ccg": CCG, "scheme": SCHEME, "flag_id": "F1"}
+    desk.determine_appeal(
+        CCG,
+        SCHEME,
+        appeal_id,
+        outcome="upheld",
+        determination="yes",
+        remedy=[rescind],
+        actor="board#setup",
+    )
+    desk.issue(CCG, SCHEME, actor="board#setup", appeal_id=appeal_id)
+
+
+def _later(days: int) -> Callable[[QPLedger, str, str], None]:
+    def arrange(ledger: QPLedger, issue_id: str, appeal_id: str) -> None:
+        _dismiss(ledger, issue_id, appeal_id)
+        if days > 30:
+            ledger.determinations.issue(CCG, SCHEME, actor="board#setup")
+        real = ledger.store.clock
+        ledger.store.clock = lambda: real() + days * DAY_US
+
+    return arrange
+
+
+@dataclass
+class Refusal:
+    """A request the ledger or the API must refuse, and the problem it must answer with."""
+
+    who: str
+    path: str  # {issue} and {appeal} are filled in
+    payload: dict[str, Any] | None
+    status: int
+    code: str
+    words: str
+    arrange: Callable[[QPLedger, str, str], None] | None = None
+    error_field: str | None = field(default=None)
+
+
+def _fill(value: Any, issue_id: str, appeal_id: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{issue}", issue_id).replace("{appeal}", appeal_id)
+    if isinstance(value, list):
+        return [_fill(v, issue_id, appeal_id) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, issue_id, appeal_id) for k, v in value.items()}
+    return value
+
+
+APPEAL = f"{RECORD}/appeals/{{appeal}}"
+DISMISS = {"outcome": "dismissed", "determination": "no"}
+RESCIND_F1 = {"type": "quality_failure_rescinded", "flag_id": "F1"}
+
+REFUSALS = {
+    "determining twice": Refusal(
+        "board",
+        f"{APPEAL}/determination",
+        {"outcome": "upheld", "determination": "yes"},
+        422,
+        "rule-violation",
+        "was already determined (dismissed)",
+        _dismiss,
+        "appeal_id",
+    ),
+    "evidence after the determination": Refusal(
+        "ccg",
+        f"{APPEAL}/evidence",
+        {"text": "late"},
+        422,
+        "rule-violation",
+        "was already determined",
+        _dismiss,
+    ),
+    "appealing after the window": Refusal(
+        "ccg",
+        f"{RECORD}/appeals",
+        {"issue_id": "{issue}", "grounds": "again"},
+        422,
+        "rule-violation",
+        "appeal window of 30 days",
+        _later(31),
+        "issue_id",
+    ),
+    "appealing a superseded decision after its window": Refusal(
+        "ccg",
+        f"{RECORD}/appeals",
+        {"issue_id": "{issue}", "grounds": "again"},
+        422,
+        "rule-violation",
+        "has been superseded",
+        _later(45),
+    ),
+    "a second open appeal against one decision": Refusal(
+        "ccg",
+        f"{RECORD}/appeals",
+        {"issue_id": "{issue}", "grounds": "twice"},
+        422,
+        "rule-violation",
+        "still open",
+    ),
+    "a CCG appealing another CCG's decision (its path)": Refusal(
+        "ccg-other",
+        f"{RECORD}/appeals",
+        {"issue_id": "{issue}", "grounds": "not ours"},
+        403,
+        "forbidden",
+        f"not for CCG {CCG}",
+    ),
+    "a CCG appealing another CCG's decision (its own path)": Refusal(
+        "ccg-other",
+        f"{OTHER_RECORD}/appeals",
+        {"issue_id": "{issue}", "grounds": "not ours"},
+        404,
+        "not-found",
+        "no decision '06F.qp-2013-14.1' was issued to 00C",
+        None,
+        "issue_id",
+    ),
+    "a revision without an upheld appeal": Refusal(
+        "board",
+        f"{RECORD}/issued-decisions",
+        {"appeal_id": "{appeal}"},
+        422,
+        "rule-violation",
+        "can only follow an upheld appeal",
+    ),
+    "a second revision for one appeal": Refusal(
+        "board",
+        f"{RECORD}/issued-decisions",
+        {"appeal_id": "{appeal}"},
+        422,
+        "rule-violation",
+        "already led to",
+        _uphold_and_revise,
+    ),
+    "a remedy for another CCG": Refusal(
+        "board",
+        f"{APPEAL}/determination",
+        {"outcome": "upheld", "determination": "y", "remedy": [{**RESCIND_F1, "ccg": OTHER_CCG}]},
+        422,
+        "rule-violation",
+        "must concern 06F",
+        None,
+        "remedy[0]",
+    ),
+    "a remedy the ledger refuses": Refusal(
+        "board",
+        f"{APPEAL}/determination",
+        {"outcome": "upheld", "determination": "y", "remedy": [{**RESCIND_F1, "flag_id": "NO"}]},
+        422,
+        "rule-violation",
+        "remedy[0]: ",
+        None,
+        "remedy[0]",
+    ),
+    "a remedy that is not a valid command": Refusal(
+        "board",
+        f"{APPEAL}/determination",
+        {"outcome": "upheld", "determination": "y", "remedy": [{"type": "measure_submitted"}]},
+        422,
+        "invalid-command",
+        "required",
+    ),
+    "a dismissal with a remedy": Refusal(
+        "board",
+        f"{APPEAL}/determination",
+        {**DISMISS, "remedy": [RESCIND_F1]},
+        422,
+        "rule-violation",
+        "a dismissed appeal has no remedy",
+    ),
+    "an outcome that is neither": Refusal(
+        "board",
+        f"{APPEAL}/determination",
+        {"outcome": "maybe", "determination": "x"},
+        422,
+        "invalid-command",
+        "not dismissed or upheld",
+        None,
+        "outcome",
+    ),
+    "a blank determination": Refusal(
+        "board",
+        f"{APPEAL}/determination",
+        {"outcome": "dismissed", "determination": " "},
+        422,
+        "invalid-command",
+        "determination",
+    ),
+    "an attachment without a SHA-256": Refusal(
+        "ccg",
+        f"{APPEAL}/evidence",
+        {"text": "file", "attachments": [{**PDF, "sha256": "xyz"}]},
+        422,
+        "invalid-command",
+        "64 lower-case hex digits",
+        None,
+        "attachments[0].sha256",
+    ),
+    "an actor in the body": Refusal(
+        "ccg",
+        f"{RECORD}/appeals",
+        {"issue_id": "{issue}", "grounds": "g", "actor": "board"},
+        422,
+        "validation-error",
+        "actor",
+        None,
+        "actor",
+    ),
+    "an actor in a remedy command": Refusal(
+        "board",
+        f"{APPEAL}/determination",
+        {**DISMISS, "outcome": "upheld", "remedy": [{**RESCIND_F1, "actor": "ccg:06F"}]},
+        422,
+        "validation-error",
+        "remedy[0].actor",
+        None,
+        "remedy[0].actor",
+    ),
+    "an unknown field": Refusal(
+        "ccg",
+        f"{APPEAL}/evidence",
+        {"text": "t", "files": []},
+        422,
+        "validation-error",
+        "files",
+        None,
+        "files",
+    ),
+    "evidence for an unknown appeal": Refusal(
+        "ccg",
+        f"{RECORD}/appeals/06F.qp-2013-14.appeal-9/evidence",
+        {"text": "x"},
+        404,
+        "not-found",
+        "no appeal",
+    ),
+    "determining an unknown appeal": Refusal(
+        "board",
+        f"{RECORD}/appeals/nope/determination",
+        DISMISS,
+        404,
+        "not-found",
+        "no appeal 'nope'",
+    ),
+    "revising for an unknown appeal": Refusal(
+        "board",
+        f"{RECORD}/issued-decisions",
+        {"appeal_id": "nope"},
+        404,
+        "not-found",
+        "no appeal 'nope'",
+    ),
+    "reproducing an unknown issue": Refusal(
+        "auditor",
+        f"{RECORD}/issued-decisions/nope/reproduction",
+        None,
+        404,
+        "not-found",
+        "no decision 'nope'",
+    ),
+    "an issue of a CCG with none issued": Refusal(
+        "board",
+        f"{OTHER_RECORD}/issued-decisions/{{issue}}",
+        None,
+        404,
+        "not-found",
+        "no decision has been issued to 00C",
+    ),
+    "an appeal of a CCG with none": Refusal(
+        "board", f"{OTHER_RECORD}/appeals/x", None, 404, "not-found", "00C has no appeals"
+    ),
+    "a diff without a start": Refusal(
+        "ccg",
+        f"{RECORD}/decision-diff?to_position=1",
+        None,
+        422,
+        "validation-error",
+        "give exactly one of from_issue_id",
+        None,
+        "from_issue_id",
+    ),
+    "a diff from two points": Refusal(
+        "ccg",
+        f"{RECORD}/decision-diff?from_position=1&from_issue_id={{issue}}",
+        None,
+        422,
+        "validation-error",
+        "exactly one",
+    ),
+    "a diff to a position beyond the log": Refusal(
+        "ccg",
+        f"{RECORD}/decision-diff?from_issue_id={{issue}}&to_position=999",
+        None,
+        422,
+        "invalid-command",
+        "beyond the end of the log",
+        None,
+        "position",
+    ),
+    "an unknown engine": Refusal(
+        "auditor",
+        f"{RECORD}/issued-decisions/{{issue}}/reproduction?engine_version=qp-engine/0",
+        None,
+        422,
+        "unknown-engine",
+        "qp-engine/0",
+    ),
+    "issuing for every CCG of an unknown scheme": Refusal(
+        "board", "/schemes/qp-1999-00/issued-decisions", {}, 404, "unknown-scheme", "qp-1999-00"
+    ),
+    "counting the appeals of an unknown scheme": Refusal(
+        "reporter", "/schemes/qp-1999-00/appeal-counts", None, 404, "unknown-scheme", "qp-1999-00"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS.values(), ids=REFUSALS.keys())
+def test_a_refusal_is_a_problem_and_stores_nothing(
+    client, headers, ledger: QPLedger, case: Refusal
+) -> None:
+    issue_id, appeal_id = _arrange(ledger)
+    if case.arrange is not None:
+        case.arrange(ledger, issue_id, appeal_id)
+    chain = ledger.determinations.chain(CCG, SCHEME)
+    before = ledger.max_position()
+    path = _fill(case.path, issue_id, appeal_id)
+    if case.payload is None:
+        r = client.get(path, headers=headers(case.who))
+    else:
+        r = post(client, headers, case.who, path, _fill(case.payload, issue_id, appeal_id))
+    problem = body(r)
+    assert (r.status_code, r.mimetype) == (case.status, "application/problem+json"), problem
+    assert problem["status"] == case.status
+    assert problem["type"] == f"urn:qp-ledger:problem:{case.code}"
+    assert case.words in problem["detail"] + " ".join(
+        e["message"] for e in problem.get("errors", [])
+    )
+    if case.error_field is not None:
+        assert case.error_field in [e.get("field") for e in problem["errors"]]
+    assert ledger.max_position() == before, "a refused request stored something"
+    assert ledger.determinations.chain(CCG, SCHEME) == chain
+
+
+def test_writes_take_json_only(client, headers, ledger: QPLedger) -> None:
+    issue_id, _ = _arrange(ledger)
+    before = ledger.max_position()
+    r = client.post(
+        f"{RECORD}/appeals",
+        data=f"issue_id={issue_id}&grounds=g",
+        content_type="application/x-www-form-urlencoded",
+        headers=headers("ccg"),
+    )
+    assert (r.status_code, r.mimetype) == (415, "application/problem+json")
+    assert ledger.max_position() == before
+
+
+def test_issuing_for_every_ccg(sqlite_app) -> None:
+    """One Board command issues all 211; a CCG issued before gets a replacing issue."""
+    from apikit import headers_factory
+
+    client, headers = sqlite_app.test_client(), headers_factory(sqlite_app)
+    first = created(post(client, headers, "board", f"{RECORD}/issued-decisions", {}))
+    everyone = created(
+        post(client, headers, "board", f"/schemes/{SCHEME}/issued-decisions", {"reason": "Q4"})
+    )
+    assert everyone["count"] == len(everyone["issued"]) == 211
+    (ours,) = [i for i in everyone["issued"] if i["ccg"] == CCG]
+    assert ours["replaces"] == first["issue_id"]
+    assert sum(1 for i in everyone["issued"] if i["replaces"] is None) == 210
