@@ -1,0 +1,56 @@
+"""Shared helpers for the benchmarks: scratch PostgreSQL databases and percentiles.
+
+Every benchmark works in a database it creates and drops itself
+(``qp_bench_<pid>``), so it never touches the ``test`` database or a real
+ledger, and two runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, text
+
+DEFAULT_SERVER_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def server_url() -> str:
+    return os.environ.get("QP_LEDGER_BENCH_POSTGRES_URL", DEFAULT_SERVER_URL)
+
+
+@contextmanager
+def scratch_postgres(url: str | None = None) -> Iterator[str]:
+    """Create ``qp_bench_<pid>`` on the server of ``url``, yield its URL, drop it after."""
+    base = url or server_url()
+    name = f"qp_bench_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def psycopg2_dsn(sqlalchemy_url: str) -> str:
+    """``postgresql+psycopg2://u@h:p/db`` -> ``postgresql://u@h:p/db`` for psycopg2."""
+    return "postgresql://" + sqlalchemy_url.split("://", 1)[1]
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """The pct-th percentile (inclusive method, as numpy's default 'linear')."""
+    if len(samples) == 1:
+        return samples[0]
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[int(pct) - 1]
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
