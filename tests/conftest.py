@@ -9,6 +9,8 @@ when the server is down, except under ``CI=true`` where a skip is a failure.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +52,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         with engine.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"))
         engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail the test that leaves a non-daemon thread running.
+
+    Python waits for those at exit, so one forgotten projector (or the
+    subscription thread inside eventsourcing) hangs the whole run after the
+    last test has passed. Catch it here, naming the test and the thread.
+    """
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5  # threads told to stop get a moment to finish
+    while True:
+        leaked = [
+            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
+        ]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if leaked:
+        pytest.fail(f"the test left threads running: {sorted(t.name for t in leaked)}")
 
 
 def reset_postgres() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -115,7 +116,11 @@ def test_serve_loads_the_demo_only_into_an_empty_database(sqlite_url, monkeypatc
             started.append({"options": options, "config": config})
 
         def run(self):
-            return None
+            # gunicorn calls on_exit when the master stops: the in-process projector
+            # started for SQLite must stop with it.
+            self.options = started[-1]["options"]
+            if "on_exit" in self.options:
+                self.options["on_exit"](None)
 
     monkeypatch.setattr(admin, "gunicorn_application", FakeServer)
     monkeypatch.setattr(
@@ -136,6 +141,8 @@ def test_serve_loads_the_demo_only_into_an_empty_database(sqlite_url, monkeypatc
     assert "loaded the demo year" in first.stderr
     assert started[0]["options"]["bind"] == "127.0.0.1:8123"
     assert started[0]["config"] == {"QP_LEDGER_DATABASE_URL": sqlite_url}
+    assert "projecting the read models in this process" in first.stderr
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("qp-project-")]
     again = runner.invoke(main, ["serve", "--demo", "--database-url", sqlite_url])
     assert "already has events" in again.stderr
     ledger = QPLedger(sqlite_url)
