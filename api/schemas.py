@@ -122,8 +122,8 @@ class FinancialPositionDeclared(CommandBase):
     )
 
 
-class WriteHeaders(ma.Schema):
-    """The optional headers of a write (their shape; the ledger checks the key's content)."""
+class IdempotencyHeaders(ma.Schema):
+    """The optional Idempotency-Key of a write (its shape; the ledger checks its content)."""
 
     class Meta:
         unknown = ma.EXCLUDE  # every other header is none of our business
@@ -136,6 +136,11 @@ class WriteHeaders(ma.Schema):
             "and stores nothing new; the same key with another body is refused (422)."
         },
     )
+
+
+class WriteHeaders(IdempotencyHeaders):
+    """The optional headers of a ledger command."""
+
     if_match = fields.String(
         data_key="If-Match",
         metadata={

@@ -24,6 +24,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
+from sqlalchemy import RowMapping
 
 from ledger.ccgs import get_ccg
 from ledger.clock import parse_instant, to_us, us_to_iso
@@ -197,18 +198,29 @@ class QPLedger(Application[UUID]):
             return lock
 
     def _idempotency_row(self, actor: str, key: str, command: Command) -> dict[str, Any]:
+        return self.idempotency_request(
+            actor,
+            key,
+            command.type,
+            command.ccg,
+            command.scheme,
+            {"fields": command.fields, "reason": command.reason},
+        )
+
+    def idempotency_request(
+        self, actor: str, key: str, kind: str, ccg: str, scheme: str, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The row a keyed write stores with its events (``save(..., idempotency=row)``).
+
+        ``kind`` and ``request`` are what make two requests "the same": a retry
+        must repeat both, so one key can't be reused for another kind of write.
+        """
         if not isinstance(key, str) or not 1 <= len(key) <= 200 or not key.isprintable():
             raise InvalidCommand(
                 "Idempotency-Key: must be 1 to 200 printable characters", field="Idempotency-Key"
             )
         canonical = json.dumps(
-            {
-                "type": command.type,
-                "ccg": command.ccg,
-                "scheme": command.scheme,
-                "fields": command.fields,
-                "reason": command.reason,
-            },
+            {"type": kind, "ccg": ccg, "scheme": scheme, **request},
             sort_keys=True,
             separators=(",", ":"),
             default=str,
@@ -218,21 +230,29 @@ class QPLedger(Application[UUID]):
             "actor": actor,
             "key": key,
             "request_digest": digest,
-            "type": command.type,
-            "ccg": command.ccg,
-            "scheme": command.scheme,
+            "type": kind,
+            "ccg": ccg,
+            "scheme": scheme,
         }
 
-    def _earlier_receipt(self, retry: dict[str, Any]) -> Receipt | None:
+    def prior_write(self, retry: dict[str, Any]) -> RowMapping | None:
+        """The stored row of an earlier write with this key, if any.
+
+        Raises :class:`IdempotencyKeyReused` when the key was used for another request.
+        """
         row = self.store.idempotent_write(retry["actor"], retry["key"])
-        if row is None:
-            return None
-        if row["request_digest"] != retry["request_digest"]:
+        if row is not None and row["request_digest"] != retry["request_digest"]:
             raise IdempotencyKeyReused(
                 f"Idempotency-Key {retry['key']!r} was already used for a different request "
                 f"({row['type']} for {row['ccg']})",
                 field="Idempotency-Key",
             )
+        return row
+
+    def _earlier_receipt(self, retry: dict[str, Any]) -> Receipt | None:
+        row = self.prior_write(retry)
+        if row is None:
+            return None
         oid = stream_id(row["ccg"], row["scheme"])
         return Receipt(
             type=row["type"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
@@ -38,6 +39,24 @@ if TYPE_CHECKING:
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 MAX_ATTEMPTS = 20
+#: The longest Idempotency-Key (the ledger's idempotency table holds up to this).
+MAX_KEY = 200
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """A keyed write: the row to store with it, and how to find its result again."""
+
+    retry: dict[str, Any]
+    found: Callable[[CCGDeterminations, int], Any]
+
+
+def _issued_at_version(desk: CCGDeterminations, version: int) -> str:
+    return next(i for i, e in desk.issued.items() if e["version"] == version)
+
+
+def _appeal_lodged_at_version(desk: CCGDeterminations, version: int) -> str:
+    return next(a for a, e in desk.appeals.items() if e["version"] == version)
 
 
 def _text(value: Any, field: str, *, limit: int = 10_000) -> str:
@@ -106,19 +125,65 @@ class Determinations:
         return self._load(ccg, scheme) or CCGDeterminations(ccg=ccg, scheme=scheme, actor=actor)
 
     def _retrying(
-        self, ccg: str, scheme: str, actor: str, change: Callable[[CCGDeterminations], Any]
+        self,
+        ccg: str,
+        scheme: str,
+        actor: str,
+        change: Callable[[CCGDeterminations], Any],
+        keyed: _Keyed | None = None,
     ) -> Any:
-        """Apply a change on fresh state and save; retry if another writer got in first."""
+        """Apply a change on fresh state and save; retry if another writer got in first.
+
+        With ``keyed`` (an Idempotency-Key), a write already stored under the key
+        is not repeated: its result is found again from the stored row, which was
+        written in the same transaction as the first write's event.
+        """
         for _ in range(MAX_ATTEMPTS):
+            if keyed is not None and (earlier := self._earlier(ccg, scheme, keyed)) is not None:
+                return earlier[0]
             desk = self._load_or_open(ccg, scheme, actor)
-            result = change(desk)
             try:
-                self.ledger.save(desk)
+                result = change(desk)
+            except LedgerError:
+                # A racing retry with this key may have committed between the look
+                # above and the load (its appeal is now "still open"): that is a
+                # replay, not a refusal.
+                if keyed is not None and (earlier := self._earlier(ccg, scheme, keyed)):
+                    return earlier[0]
+                raise
+            try:
+                self.ledger.save(desk, idempotency=None if keyed is None else keyed.retry)
             except IntegrityError:
+                # Another writer moved the stream on, or a racing retry with the
+                # same key won: either way, look again.
                 self.ledger.forget(determinations_id(ccg, scheme))
                 continue
             return result
         raise ConcurrencyConflict(f"too many concurrent changes to {ccg}'s determinations")
+
+    def _earlier(self, ccg: str, scheme: str, keyed: _Keyed) -> tuple[Any] | None:
+        """The result of the write already stored under the key, if there is one."""
+        row = self.ledger.prior_write(keyed.retry)
+        if row is None:
+            return None
+        desk = self._load(ccg, scheme)
+        assert desk is not None  # the row commits with the desk's event
+        return (keyed.found(desk, int(row["version"])),)
+
+    def _keyed(
+        self,
+        key: str | None,
+        actor: str,
+        kind: str,
+        ccg: str,
+        scheme: str,
+        request: dict[str, Any],
+        found: Callable[[CCGDeterminations, int], Any],
+    ) -> _Keyed | None:
+        if key is None:
+            return None
+        retry = self.ledger.idempotency_request(actor, key, kind, ccg, scheme, request)
+        return _Keyed(retry, found)
 
     def _recorded_at(self, ccg: str, scheme: str, version: int) -> str:
         located = self.ledger.store.locate(str(determinations_id(ccg, scheme)), [version])
@@ -138,11 +203,13 @@ class Determinations:
         actor: str,
         reason: str | None = None,
         appeal_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Issue the decision as it stands now (the Board's determination).
 
         The document, its log position, engine version and inputs digest are
-        stored as they are; a later issue names the one it replaces.
+        stored as they are; a later issue names the one it replaces. A retry
+        with the same ``idempotency_key`` returns the first issue.
         """
 
         def change(desk: CCGDeterminations) -> str:
@@ -163,7 +230,16 @@ class Determinations:
             )
             return issue_id
 
-        issue_id = self._retrying(ccg, scheme, actor, change)
+        keyed = self._keyed(
+            idempotency_key,
+            actor,
+            "issue_decision",
+            ccg,
+            scheme,
+            {"reason": reason, "appeal_id": appeal_id},
+            _issued_at_version,
+        )
+        issue_id = self._retrying(ccg, scheme, actor, change, keyed)
         return self.issued_decision(ccg, scheme, issue_id)
 
     def issue_all(
@@ -173,15 +249,30 @@ class Determinations:
         actor: str,
         reason: str | None = None,
         progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
+        idempotency_key: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Issue the current decision of every CCG in a scheme (one Board command)."""
+        """Issue the current decision of every CCG in a scheme (one Board command).
+
+        Each CCG's issue is its own transaction. With ``idempotency_key`` each is
+        stored under ``KEY@CCG``, so a retry after a failure part-way returns the
+        issues already made and makes only the missing ones.
+        """
         get_scheme(scheme)
+        if idempotency_key is not None and (
+            not isinstance(idempotency_key, str) or len(idempotency_key) > MAX_KEY - 4
+        ):
+            raise InvalidCommand(
+                f"Idempotency-Key: at most {MAX_KEY - 4} characters when issuing a whole "
+                "scheme (each CCG's issue is stored under KEY@CCG)",
+                field="Idempotency-Key",
+            )
         codes: Iterable[str] = list(ccgs())
         if progress is not None:
             codes = progress(codes)
         out = []
         for ccg in codes:
-            issued = self.issue(ccg, scheme, actor=actor, reason=reason)
+            key = None if idempotency_key is None else f"{idempotency_key}@{ccg}"
+            issued = self.issue(ccg, scheme, actor=actor, reason=reason, idempotency_key=key)
             out.append(
                 {
                     k: issued[k]
@@ -271,6 +362,7 @@ class Determinations:
         grounds: str,
         disputes: list[str] | None = None,
         actor: str,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """A CCG appeals one of its issued decisions, within the scheme's window."""
         text = _text(grounds, "grounds")
@@ -291,7 +383,16 @@ class Determinations:
             desk.lodge_appeal(appeal_id, issue_id, text, list(disputes or []), actor, None)
             return appeal_id
 
-        appeal_id = self._retrying(ccg, scheme, actor, change)
+        keyed = self._keyed(
+            idempotency_key,
+            actor,
+            "lodge_appeal",
+            ccg,
+            scheme,
+            {"issue_id": issue_id, "grounds": text, "disputes": list(disputes or [])},
+            _appeal_lodged_at_version,
+        )
+        appeal_id = self._retrying(ccg, scheme, actor, change, keyed)
         return self.appeal(ccg, scheme, appeal_id)
 
     def add_evidence(
@@ -303,6 +404,7 @@ class Determinations:
         text: str,
         attachments: list[dict[str, Any]] | None = None,
         actor: str,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body = _text(text, "text")
         files = _attachments(attachments)
@@ -311,7 +413,16 @@ class Determinations:
             desk.check_open(appeal_id)
             desk.add_evidence(appeal_id, body, files, actor, None)
 
-        self._retrying(ccg, scheme, actor, change)
+        keyed = self._keyed(
+            idempotency_key,
+            actor,
+            "add_evidence",
+            ccg,
+            scheme,
+            {"appeal_id": appeal_id, "text": body, "attachments": files},
+            lambda _desk, _version: None,
+        )
+        self._retrying(ccg, scheme, actor, change, keyed)
         return self.appeal(ccg, scheme, appeal_id)
 
     def determine_appeal(
@@ -324,11 +435,13 @@ class Determinations:
         determination: str,
         remedy: list[dict[str, Any]] | None = None,
         actor: str,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """The Board dismisses or upholds an appeal; an upheld remedy is ledger events.
 
-        The remedy's events and the determination are saved in one transaction,
-        so an appeal is never upheld without its remedy (or the reverse).
+        The remedy's events and the determination are saved in one transaction
+        (with the Idempotency-Key's row, when given), so an appeal is never
+        upheld without its remedy (or the reverse), nor twice by a retry.
         """
         if outcome not in OUTCOMES:
             raise InvalidCommand(
@@ -345,11 +458,32 @@ class Determinations:
                 raise RuleViolation(
                     f"remedy[{i}]: a remedy must concern {ccg} in {scheme}", field=f"remedy[{i}]"
                 )
+        keyed = self._keyed(
+            idempotency_key,
+            actor,
+            "determine_appeal",
+            ccg,
+            scheme,
+            {
+                "appeal_id": appeal_id,
+                "outcome": outcome,
+                "determination": text,
+                "remedy": [[c.type, c.fields, c.reason] for c in commands],
+            },
+            lambda _desk, _version: None,
+        )
         for _ in range(MAX_ATTEMPTS):
+            if keyed is not None and self._earlier(ccg, scheme, keyed):
+                return self.appeal(ccg, scheme, appeal_id)
             desk = self._load(ccg, scheme)
             if desk is None:
                 raise NotFound(f"appeal_id: {ccg} has no appeals in {scheme}", field="appeal_id")
-            desk.check_open(appeal_id)
+            try:
+                desk.check_open(appeal_id)
+            except LedgerError:
+                if keyed is not None and self._earlier(ccg, scheme, keyed):
+                    return self.appeal(ccg, scheme, appeal_id)  # a racing retry determined it
+                raise
             record = self.ledger.load_record(ccg, scheme, actor)
             start = record.version
             why = f"appeal {appeal_id} upheld"
@@ -365,7 +499,8 @@ class Determinations:
             ]
             desk.determine_appeal(appeal_id, outcome, text, remedy_refs, actor, None)
             try:
-                self.ledger.save(record, desk)
+                # The desk's event is saved last, so the key's row names its version.
+                self.ledger.save(record, desk, idempotency=None if keyed is None else keyed.retry)
             except IntegrityError:
                 self.ledger.forget(determinations_id(ccg, scheme))
                 self.ledger.forget(stream_id(ccg, scheme))

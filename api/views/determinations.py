@@ -26,6 +26,7 @@ from api import determination_schemas as ds
 from api.auth import allow, current_token, known_scheme
 from api.context import ledger
 from api.jsonio import Blueprint
+from api.schemas import IdempotencyHeaders
 from ledger.ccgs import ccgs
 
 blp = Blueprint(
@@ -64,14 +65,29 @@ APPEAL_PARAMETER = {
 LOCATION = {"Location": {"schema": {"type": "string"}, "description": "Where to read it."}}
 
 
-def document(body: Any, status: int = 200, location: str | None = None) -> Response:
+def document(
+    body: Any, status: int = 200, location: str | None = None, *, replayed: bool = False
+) -> Response:
     """The ledger's document as JSON, unchanged (numbers exact; no re-serialising)."""
     response = current_app.response_class(
         current_app.json.dumps(body), status=status, mimetype="application/json"
     )
     if location is not None:
         response.headers["Location"] = location
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def seen_before(idempotency_key: str | None) -> bool:
+    """Whether this caller already wrote under the key (so the answer is a replay).
+
+    Only the header depends on it: the ledger itself decides, in the write's
+    own transaction, whether to write or to return the earlier result.
+    """
+    if idempotency_key is None:
+        return False
+    return ledger().store.idempotent_write(current_token().actor, idempotency_key) is not None
 
 
 def issue_location(ccg: str, scheme: str, issue_id: str) -> str:
@@ -85,38 +101,52 @@ def issue_location(ccg: str, scheme: str, issue_id: str) -> str:
 class IssuedDecisionsView(MethodView):
     @allow("issue-decisions")
     @blp.arguments(ds.IssueDecision)
+    @blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
     @blp.response(201, ds.IssuedDecision, headers=LOCATION, description="Issued.")
-    def post(self, body: dict[str, Any], ccg: str, scheme: str) -> Response:
+    def post(
+        self, body: dict[str, Any], ccg: str, scheme: str, idempotency_key: str | None = None
+    ) -> Response:
         """Issue the CCG's decision as it stands now.
 
         Stored as it is, never changed: the document, its log position, engine
         version and inputs digest. A later issue names the one it replaces; with
         `appeal_id` it is the revised decision that follows that upheld appeal.
         """
+        replayed = seen_before(idempotency_key)
         issued = ledger().determinations.issue(
             ccg,
             scheme,
             actor=current_token().actor,
             reason=body.get("reason"),
             appeal_id=body.get("appeal_id"),
+            idempotency_key=idempotency_key,
         )
-        return document(issued, 201, issue_location(ccg, scheme, issued["issue_id"]))
+        location = issue_location(ccg, scheme, issued["issue_id"])
+        return document(issued, 201, location, replayed=replayed)
 
 
 @scheme_blp.route("/issued-decisions", endpoint="issued-decisions", parameters=[SCHEME_PARAMETER])
 class IssueAllView(MethodView):
     @allow("issue-decisions")
     @scheme_blp.arguments(ds.IssueAllDecisions)
+    @scheme_blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
     @scheme_blp.response(201, ds.IssuedAll, description="One issue per CCG, in ODS code order.")
-    def post(self, body: dict[str, Any], scheme: str) -> Response:
+    def post(
+        self, body: dict[str, Any], scheme: str, idempotency_key: str | None = None
+    ) -> Response:
         """Issue the current decision of every CCG in the scheme (one Board command).
 
         Each CCG's issue is stored on its own; this takes a few seconds for all
-        211 CCGs, so send it once and read the result.
+        211 CCGs, so send it once and read the result. With an Idempotency-Key
+        (at most 196 characters) a retry after a failure part-way returns the
+        issues already made and makes only the missing ones.
         """
         known_scheme(scheme)
         issued = ledger().determinations.issue_all(
-            scheme, actor=current_token().actor, reason=body.get("reason")
+            scheme,
+            actor=current_token().actor,
+            reason=body.get("reason"),
+            idempotency_key=idempotency_key,
         )
         return document({"scheme": scheme, "count": len(issued), "issued": issued}, 201)
 
@@ -202,13 +232,17 @@ class AppealsView(MethodView):
 
     @allow("lodge-appeal")
     @blp.arguments(ds.LodgeAppeal)
+    @blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
     @blp.response(201, ds.Appeal, headers=LOCATION, description="Lodged.")
-    def post(self, body: dict[str, Any], ccg: str, scheme: str) -> Response:
+    def post(
+        self, body: dict[str, Any], ccg: str, scheme: str, idempotency_key: str | None = None
+    ) -> Response:
         """Appeal one of the CCG's issued decisions, within the scheme's appeal window.
 
         The window (days from issue, counted in recorded time) is the scheme's
         `appeal_window_days`; one appeal per issued decision may be open at a time.
         """
+        replayed = seen_before(idempotency_key)
         appeal = ledger().determinations.lodge_appeal(
             ccg,
             scheme,
@@ -216,11 +250,12 @@ class AppealsView(MethodView):
             grounds=body["grounds"],
             disputes=body.get("disputes"),
             actor=current_token().actor,
+            idempotency_key=idempotency_key,
         )
         location = url_for(
             "determinations.appeal", ccg=ccg, scheme=scheme, appeal_id=appeal["appeal_id"]
         )
-        return document(appeal, 201, location)
+        return document(appeal, 201, location, replayed=replayed)
 
 
 @blp.route("/appeals/<appeal_id>", endpoint="appeal", parameters=[APPEAL_PARAMETER])
@@ -236,13 +271,22 @@ class AppealView(MethodView):
 class EvidenceView(MethodView):
     @allow("add-evidence")
     @blp.arguments(ds.AddEvidence)
+    @blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
     @blp.response(201, ds.Appeal, description="Added; the appeal as it now stands.")
-    def post(self, body: dict[str, Any], ccg: str, scheme: str, appeal_id: str) -> Response:
+    def post(
+        self,
+        body: dict[str, Any],
+        ccg: str,
+        scheme: str,
+        appeal_id: str,
+        idempotency_key: str | None = None,
+    ) -> Response:
         """Add evidence to an open appeal: text, and files by digest.
 
         Each attachment is recorded by SHA-256, size and media type; the bytes
         themselves are kept elsewhere, and the digest proves which file was meant.
         """
+        replayed = seen_before(idempotency_key)
         appeal = ledger().determinations.add_evidence(
             ccg,
             scheme,
@@ -250,8 +294,9 @@ class EvidenceView(MethodView):
             text=body["text"],
             attachments=body.get("attachments"),
             actor=current_token().actor,
+            idempotency_key=idempotency_key,
         )
-        return document(appeal, 201)
+        return document(appeal, 201, replayed=replayed)
 
 
 @blp.route(
@@ -260,8 +305,16 @@ class EvidenceView(MethodView):
 class DeterminationView(MethodView):
     @allow("determine-appeal")
     @blp.arguments(ds.DetermineAppeal)
+    @blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
     @blp.response(201, ds.Appeal, description="Determined; the appeal as it now stands.")
-    def post(self, body: dict[str, Any], ccg: str, scheme: str, appeal_id: str) -> Response:
+    def post(
+        self,
+        body: dict[str, Any],
+        ccg: str,
+        scheme: str,
+        appeal_id: str,
+        idempotency_key: str | None = None,
+    ) -> Response:
         """Determine an open appeal: dismissed, or upheld with a remedy.
 
         The remedy is CONTRACT.md commands for this CCG (`ccg` and `scheme`
@@ -269,6 +322,7 @@ class DeterminationView(MethodView):
         determination and recorded with the Board's actor. Then issue the
         revised decision with `appeal_id` (POST …/issued-decisions).
         """
+        replayed = seen_before(idempotency_key)
         said = {"ccg": ccg, "scheme": scheme}
         remedy = [{**said, **command} for command in body.get("remedy") or []]
         appeal = ledger().determinations.determine_appeal(
@@ -279,8 +333,9 @@ class DeterminationView(MethodView):
             determination=body["determination"],
             remedy=remedy,
             actor=current_token().actor,
+            idempotency_key=idempotency_key,
         )
-        return document(appeal, 201)
+        return document(appeal, 201, replayed=replayed)
 
 
 @scheme_blp.route("/appeal-counts", endpoint="appeal-counts", parameters=[SCHEME_PARAMETER])

@@ -655,3 +655,139 @@ def test_issuing_for_every_ccg(sqlite_app) -> None:
     (ours,) = [i for i in everyone["issued"] if i["ccg"] == CCG]
     assert ours["replaces"] == first["issue_id"]
     assert sum(1 for i in everyone["issued"] if i["replaces"] is None) == 210
+
+
+# -- Idempotency-Key on issue and appeal writes --------------------------------
+
+
+def _keyed(client, headers, who: str, path: str, payload: dict[str, Any], key: str) -> Any:
+    return client.post(path, json=payload, headers={**headers(who), "Idempotency-Key": key})
+
+
+def _retried(client, headers, who: str, path: str, payload: dict[str, Any], key: str, ledger):
+    """Send a keyed write twice: the retry answers the same and stores nothing."""
+    first = _keyed(client, headers, who, path, payload, key)
+    assert first.status_code == 201, first.get_data(as_text=True)
+    assert "Idempotent-Replayed" not in first.headers
+    stored = ledger.max_position()
+    again = _keyed(client, headers, who, path, payload, key)
+    assert again.status_code == 201, again.get_data(as_text=True)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers.get("Location") == first.headers.get("Location")
+    assert ledger.max_position() == stored, "a retry stored something"
+    return body(first), body(again)
+
+
+def _refused_as_reused(client, headers, who, path, payload, key, ledger) -> None:
+    before, chain = ledger.max_position(), ledger.determinations.chain(CCG, SCHEME)
+    r = _keyed(client, headers, who, path, payload, key)
+    assert (r.status_code, body(r)["code"]) == (422, "idempotency-key-reused"), body(r)
+    assert key in body(r)["detail"]
+    assert ledger.max_position() == before
+    assert ledger.determinations.chain(CCG, SCHEME) == chain
+
+
+def test_a_retried_issue_or_appeal_write_stores_once(client, headers, ledger: QPLedger) -> None:
+    issue_id, appeal_id = _arrange(ledger)
+    appeal_path = f"{RECORD}/appeals/{appeal_id}"
+
+    evidence = {"text": "the incident was at another trust", "attachments": [PDF]}
+    first, again = _retried(
+        client, headers, "ccg", f"{appeal_path}/evidence", evidence, "ev-1", ledger
+    )
+    assert len(again["evidence"]) == len(first["evidence"]) == 1
+    _refused_as_reused(
+        client, headers, "ccg", f"{appeal_path}/evidence", {"text": "other"}, "ev-1", ledger
+    )
+
+    rescind = {"type": "quality_failure_rescinded", "flag_id": "F1"}
+    upheld = {"outcome": "upheld", "determination": "wrong trust", "remedy": [rescind]}
+    first, again = _retried(
+        client, headers, "board", f"{appeal_path}/determination", upheld, "det-1", ledger
+    )
+    assert first == again and len(again["remedy"]) == 1  # the remedy was applied once
+    dismissed = {"outcome": "dismissed", "determination": "no"}
+    _refused_as_reused(
+        client, headers, "board", f"{appeal_path}/determination", dismissed, "det-1", ledger
+    )
+
+    revise = {"appeal_id": appeal_id, "reason": "appeal upheld"}
+    first, again = _retried(
+        client, headers, "board", f"{RECORD}/issued-decisions", revise, "iss-1", ledger
+    )
+    assert first == again and first["replaces"] == issue_id
+    _refused_as_reused(
+        client, headers, "board", f"{RECORD}/issued-decisions", {"reason": "x"}, "iss-1", ledger
+    )
+
+    lodge = {"issue_id": first["issue_id"], "grounds": "the C. diff count", "disputes": ["hcai"]}
+    lodged, again = _retried(client, headers, "ccg", f"{RECORD}/appeals", lodge, "app-2", ledger)
+    assert lodged == again and lodged["appeal_id"] != appeal_id
+    # A key names one request: not another kind of write either.
+    new_appeal = f"{RECORD}/appeals/{lodged['appeal_id']}/evidence"
+    _refused_as_reused(client, headers, "ccg", new_appeal, {"text": "t"}, "app-2", ledger)
+    # Keys are per caller: the Board's "app-2" is its own.
+    r = _keyed(client, headers, "board", f"{RECORD}/issued-decisions", {}, "app-2")
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+
+
+def test_racing_retries_of_one_lodging_store_one_appeal(ledger: QPLedger) -> None:
+    import threading
+
+    issue_id, appeal_id = _arrange(ledger)
+    _dismiss(ledger, issue_id, appeal_id)
+    revised = ledger.determinations.issue(CCG, SCHEME, actor="board#setup")["issue_id"]
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def lodge() -> None:
+        try:
+            appeal = ledger.determinations.lodge_appeal(
+                CCG, SCHEME, revised, grounds="g", actor="ccg:06F#race", idempotency_key="k"
+            )
+            results.append(appeal["appeal_id"])
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    before = ledger.max_position()
+    threads = [threading.Thread(target=lodge) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 8 and len(set(results)) == 1
+    assert ledger.max_position() == before + 1  # one AppealLodged event
+    assert len(ledger.determinations.appeals(CCG, SCHEME)) == 2
+
+
+def test_a_retried_issue_for_every_ccg_resumes(sqlite_app) -> None:
+    """Each CCG's issue is keyed KEY@CCG: a retry returns those made, makes the rest."""
+    from apikit import headers_factory
+
+    client, headers = sqlite_app.test_client(), headers_factory(sqlite_app)
+    ledger = sqlite_app.extensions["qp_ledger"]
+    path = f"/schemes/{SCHEME}/issued-decisions"
+    # A first attempt that got as far as two CCGs before failing:
+    board = headers("board")
+    actor = sqlite_app.extensions["qp_tokens"].authenticate(board["Authorization"][7:]).actor
+    early = {
+        ccg: ledger.determinations.issue(
+            ccg, SCHEME, actor=actor, reason="Q4", idempotency_key=f"year-end@{ccg}"
+        )["issue_id"]
+        for ccg in (CCG, OTHER_CCG)
+    }
+    everyone = created(_keyed(client, headers, "board", path, {"reason": "Q4"}, "year-end"))
+    assert everyone["count"] == 211
+    by_ccg = {i["ccg"]: i for i in everyone["issued"]}
+    assert {ccg: by_ccg[ccg]["issue_id"] for ccg in early} == early
+    assert all(i["replaces"] is None for i in everyone["issued"])  # nothing issued twice
+    stored = ledger.max_position()
+    again = created(_keyed(client, headers, "board", path, {"reason": "Q4"}, "year-end"))
+    assert again == everyone and ledger.max_position() == stored
+    # Another body under the key is refused at the first CCG, storing nothing.
+    r = _keyed(client, headers, "board", path, {"reason": "other"}, "year-end")
+    assert (r.status_code, body(r)["code"]) == (422, "idempotency-key-reused")
+    too_long = _keyed(client, headers, "board", path, {}, "k" * 197)
+    assert too_long.status_code == 422 and "at most 196" in body(too_long)["detail"]
+    assert ledger.max_position() == stored
