@@ -16,7 +16,6 @@ ledger's; its errors become problem documents in ``api/problems.py``.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from flask import Response, current_app, url_for
@@ -27,7 +26,6 @@ from api.auth import allow, current_token, known_scheme
 from api.context import ledger
 from api.jsonio import Blueprint
 from api.schemas import IdempotencyHeaders
-from ledger.ccgs import ccgs
 
 blp = Blueprint(
     "determinations",
@@ -345,10 +343,7 @@ class AppealCountsView(MethodView):
     def get(self, scheme: str) -> Response:
         """How many appeals there are in the scheme, by status (no CCGs, no grounds)."""
         known_scheme(scheme)
-        counts: Counter[str] = Counter()
-        for ccg in ccgs():
-            counts.update(a["status"] for a in ledger().determinations.appeals(ccg, scheme))
-        by_status = {status: counts[status] for status in ds.APPEAL_STATUSES}
+        by_status = ledger().determinations.appeal_counts(scheme)
         return document(
             {"scheme": scheme, "total": sum(by_status.values()), "by_status": by_status}
         )

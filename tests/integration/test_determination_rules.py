@@ -275,3 +275,41 @@ def test_unknown_subjects(ledger: QPLedger) -> None:
         lambda: desk.add_evidence("06F", S, "06F.qp-2013-14.appeal-9", text="x", actor="ccg:06F"),
     )
     refused(ledger, NotFound, "no decision", lambda: desk.reproduce("06F", S, "nope"))
+
+
+def test_appeal_counts_agree_with_every_appeal_read_in_full(ledger: QPLedger) -> None:
+    """The counts' one-query read gives what rebuilding each CCG's appeals gives."""
+    desk = ledger.determinations
+    empty = {"lodged": 0, "dismissed": 0, "upheld": 0}
+    assert desk.appeal_counts(S) == empty
+    _, first = _setup(ledger)  # 06F: one open appeal
+    assert desk.appeal_counts(S) == {**empty, "lodged": 1}
+    desk.determine_appeal("06F", S, first, outcome="dismissed", determination="no", actor="b")
+    # 00C: an upheld appeal, then another lodged against the revision.
+    issued = desk.issue("00C", S, actor="board")["issue_id"]
+    lodged = desk.lodge_appeal("00C", S, issued, grounds="g", actor="ccg:00C")["appeal_id"]
+    desk.add_evidence("00C", S, lodged, text="t", actor="ccg:00C")
+    desk.determine_appeal("00C", S, lodged, outcome="upheld", determination="y", actor="b")
+    revised = desk.issue("00C", S, actor="board", appeal_id=lodged)["issue_id"]
+    desk.lodge_appeal("00C", S, revised, grounds="again", actor="ccg:00C")
+    # Another scheme's appeal is not counted in this one.
+    other = "qp-2014-15"
+    ledger.execute(
+        {
+            "type": "population_recorded",
+            "ccg": "06F",
+            "scheme": other,
+            "population": 10,
+            "source": "t",
+        },
+        actor="board",
+    )
+    elsewhere = desk.issue("06F", other, actor="board")["issue_id"]
+    desk.lodge_appeal("06F", other, elsewhere, grounds="g", actor="ccg:06F")
+    in_full = [a["status"] for c in ("06F", "00C") for a in desk.appeals(c, S)]
+    counts = desk.appeal_counts(S)
+    assert counts == {s: in_full.count(s) for s in empty}
+    assert counts == {"lodged": 1, "dismissed": 1, "upheld": 1}
+    assert desk.appeal_counts(other) == {**empty, "lodged": 1}
+    with pytest.raises(LedgerError, match="qp-1999-00"):
+        desk.appeal_counts("qp-1999-00")
