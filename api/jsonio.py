@@ -2,8 +2,9 @@
 
 Thresholds and values are decimals and money is integer pence (CONTRACT.md), so
 a request's numbers are parsed as ``Decimal`` (never float) and ``Decimal``
-values go back out as JSON numbers with exactly their digits. Duplicate keys
-and NaN/Infinity are refused: an audit ledger must not guess what was meant.
+values go back out as JSON numbers with exactly their digits. Duplicate keys,
+NaN/Infinity, lone surrogates and absurd nesting are refused (400): an audit
+ledger must not guess what was meant, nor fail on what it was sent.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import re
 import secrets
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 import flask_smorest
 from flask.json.provider import DefaultJSONProvider
@@ -20,6 +21,8 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from api.problems import Problem
+from ledger.errors import MalformedJSON as LedgerMalformedJSON
+from ledger.jsontext import loads_strict
 
 #: Decimals are written as a marked string first, then unquoted; the per-process
 #: nonce means no client-supplied string can ever be mistaken for one.
@@ -31,35 +34,17 @@ class MalformedJSON(ValueError):
     pass
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise MalformedJSON(f"the key {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> NoReturn:
-    raise MalformedJSON(f"{name} is not a number the ledger accepts")
-
-
 def loads_exact(data: str | bytes) -> Any:
-    """Parse JSON keeping every number exact; raise MalformedJSON if it isn't valid JSON."""
+    """Parse JSON keeping every number exact; raise MalformedJSON if it isn't valid JSON.
+
+    The same strict reader as ``qp-ledger import`` (ledger/jsontext.py), so a body
+    and an import line are refused for the same reasons: not UTF-8, a duplicate
+    key, a lone surrogate, nesting too deep, a number no figure could need.
+    """
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(
-            text,
-            parse_float=Decimal,
-            parse_constant=_no_constants,
-            object_pairs_hook=_no_duplicates,
-        )
-    except MalformedJSON:
-        raise
-    except UnicodeDecodeError as e:
-        raise MalformedJSON(f"the body is not UTF-8: {e.reason}") from None
-    except ValueError as e:  # JSONDecodeError, or an integer too long to convert
-        raise MalformedJSON(str(e)) from None
+        return loads_strict(data, constants=False)
+    except LedgerMalformedJSON as e:
+        raise MalformedJSON(e.message) from None
 
 
 def _default(o: Any) -> Any:

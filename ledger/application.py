@@ -12,6 +12,7 @@ import contextlib
 import getpass
 import hashlib
 import json
+import logging
 import random
 import threading
 import time
@@ -23,7 +24,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import EventStore, IntegrityError, MapperDeserialisationError
 from sqlalchemy import RowMapping
 
 from ledger.ccgs import get_ccg
@@ -54,6 +56,8 @@ from ledger.facts import (
 )
 from ledger.scheme import get_scheme
 from ledger.store import LedgerRecorder
+
+log = logging.getLogger(__name__)
 
 #: How often a concurrent writer may beat us to a stream before we give up.
 MAX_WRITE_ATTEMPTS = 20
@@ -92,6 +96,33 @@ class ImportReport:
         }
 
 
+class SnapshotStore(EventStore[UUID]):
+    """Snapshots are a cache of a record's state: one that can't be read is skipped.
+
+    The record is then rebuilt from its events, which are the truth and which
+    the proofs cover. A snapshot taken before a fix to the state's shape may
+    not decode (version 1 kept flags keyed by the user's flag_id, and the ids
+    ``_type_`` and ``_data_`` made it unreadable); it must not make the CCG's
+    record unreadable with it. The next snapshot taken replaces it.
+    """
+
+    def get(
+        self,
+        originator_id: UUID,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[DomainEventProtocol[UUID]]:
+        stored = self.recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        for snapshot in stored:
+            try:
+                yield self.mapper.to_domain_event(snapshot)
+            except MapperDeserialisationError as e:
+                log.warning("snapshot skipped, the record is rebuilt from its events: %s", e)
+
+
 class QPLedger(Application[UUID]):
     """The Quality Premium ledger: records facts, replays decisions at any point."""
 
@@ -110,6 +141,10 @@ class QPLedger(Application[UUID]):
         super().__init__(env=settings)
         self._locks_guard = threading.Lock()
         self._stream_locks: dict[UUID, threading.Lock] = {}
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        return SnapshotStore(mapper=self.mapper, recorder=recorder)
 
     def close(self) -> None:
         """Release database connections (tests and short-lived CLI runs)."""
@@ -285,13 +320,15 @@ class QPLedger(Application[UUID]):
         )
 
     def import_lines(
-        self, lines: Iterable[str], *, actor: str | None = None, batch_size: int = 200
+        self, lines: Iterable[str | bytes], *, actor: str | None = None, batch_size: int = 200
     ) -> ImportReport:
         """Import JSON lines: store every valid line, report every rejected one.
 
-        Lines are applied in order and saved in batches (one transaction per
-        batch) for speed; a batch that loses a race with another writer is
-        replayed line by line, so nothing valid is dropped.
+        Lines may be bytes (a file read as it is, so one line that is not UTF-8
+        is one rejected line, not the end of the import) or text. Lines are
+        applied in order and saved in batches (one transaction per batch) for
+        speed; a batch that loses a race with another writer is replayed line
+        by line, so nothing valid is dropped.
         """
         report = ImportReport()
         batch: list[tuple[int, Command]] = []
@@ -299,6 +336,12 @@ class QPLedger(Application[UUID]):
         # batch that loses a race clears them so the next batch reads fresh state.
         records: dict[UUID, CCGPremiumRecord] = {}
         for number, line in enumerate(lines, start=1):
+            if number == 1:
+                # Spreadsheet tools often start a UTF-8 file with a byte order mark.
+                if isinstance(line, bytes):
+                    line = line.removeprefix(b"\xef\xbb\xbf")
+                else:
+                    line = line.removeprefix("\ufeff")
             if not line.strip():
                 continue
             try:
@@ -306,11 +349,6 @@ class QPLedger(Application[UUID]):
             except LedgerError as e:
                 report.rejected += 1
                 report.errors.append({"line": number, **e.to_dict()})
-            except ValueError as e:
-                report.rejected += 1
-                report.errors.append(
-                    {"line": number, "code": "invalid-json", "message": f"not valid JSON: {e}"}
-                )
             if len(batch) >= batch_size:
                 self._import_batch(batch, actor, report, records)
                 batch = []
@@ -562,7 +600,7 @@ def typed_versions(record: CCGPremiumRecord) -> dict[int, str]:
         out[v["version"]] = "measure_submitted"
     for s in record.standards.values():
         out[s["version"]] = "constitution_standard_submitted"
-    for f in record.flags.values():
+    for f in record.flags:
         for version, kind in f["versions"]:
             out[version] = kind
     if record.financial:
@@ -604,10 +642,13 @@ def facts_from_record(
             for key, s in record.standards.items()
         },
         flags={
-            flag_id: FlagFact(
-                flag_id, f["description"], f["active"], tuple(refs[v] for v, _ in f["versions"])
+            f["flag_id"]: FlagFact(
+                f["flag_id"],
+                f["description"],
+                f["active"],
+                tuple(refs[v] for v, _ in f["versions"]),
             )
-            for flag_id, f in record.flags.items()
+            for f in record.flags
         },
         financial=FinancialFact(fin["outturn"], fin["amount_pence"], refs[fin["version"]])
         if fin

@@ -44,7 +44,7 @@ def main() -> None:
     """QP Ledger: the tamper-evident audit ledger of the NHS Quality Premium."""
 
 
-def _lines_with_progress(handle: IO[str], total: int | None) -> Iterator[str]:
+def _lines_with_progress(handle: IO[bytes], total: int | None) -> Iterator[bytes]:
     with tqdm(
         total=total,
         unit="B",
@@ -55,7 +55,7 @@ def _lines_with_progress(handle: IO[str], total: int | None) -> Iterator[str]:
         leave=False,
     ) as bar:
         for line in handle:
-            bar.update(len(line.encode("utf-8")))
+            bar.update(len(line))
             yield line
 
 
@@ -77,15 +77,13 @@ def import_(file: Path, actor: str | None, database_url: str | None) -> None:
     if str(file) != "-" and not file.is_file():
         fail(f"cannot read {file}: no such file")
     ledger = open_ledger(database_url)
-    try:
-        if str(file) == "-":
-            report = ledger.import_lines(sys.stdin, actor=actor)
-        else:
-            with file.open(encoding="utf-8") as handle:
-                lines = _lines_with_progress(handle, file.stat().st_size)
-                report = ledger.import_lines(lines, actor=actor)
-    except UnicodeDecodeError as e:
-        fail(f"{file} is not UTF-8 text: {e}")
+    # Read as bytes: a line that is not UTF-8 is one rejected line, not the end of the import.
+    if str(file) == "-":
+        report = ledger.import_lines(sys.stdin.buffer, actor=actor)
+    else:
+        with file.open("rb") as handle:
+            lines = _lines_with_progress(handle, file.stat().st_size)
+            report = ledger.import_lines(lines, actor=actor)
     for error in report.errors:
         click.echo(f"line {error['line']}: rejected: {error['message']}", err=True)
     click.echo(json.dumps({**report.summary(), "errors": report.errors}, default=str))

@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger.ccgs import ccgs, get_ccg
 from ledger.errors import InvalidCommand, RuleViolation, UnknownCCG, UnknownMeasure
+from ledger.jsontext import loads_strict, text_problem
 from ledger.scheme import DIRECTIONS, Scheme, get_scheme
 
 COMMON_FIELDS = ("type", "ccg", "scheme", "reason", "actor")
@@ -36,11 +37,17 @@ COMMAND_TYPES = tuple(COMMAND_FIELDS)
 OUTTURNS = ("balanced", "overspend")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_TEXT = 2000
+#: A local measure's name is a column of the read models (VARCHAR(200)): a longer
+#: one would be stored here and then stall every projector that reads it.
+MAX_NAME = 200
 #: Bounds that keep every figure exact end to end (a JSON number of at most 15
-#: significant digits survives any reader), and far above anything real: the
-#: largest CCG had under a million patients; England 56 million.
+#: significant digits, between 10^-12 and 10^13, survives any reader, binary
+#: floats included, so a decision shows exactly the figure stored), and far
+#: beyond anything real: the largest CCG had under a million patients; England
+#: 56 million; rates and fractions are given to a few decimal places.
 MAX_DIGITS = 15
 MAX_MAGNITUDE = 12
+MIN_MAGNITUDE = -12
 MAX_POPULATION = 100_000_000
 MAX_PENCE = 10**15
 
@@ -57,11 +64,13 @@ class Command:
     actor: str | None = None
 
 
-def loads_line(text: str) -> Any:
-    """Parse JSON keeping numbers exact (no floats anywhere near money or thresholds)."""
+def loads_line(text: str | bytes) -> Any:
+    """Parse one import line keeping numbers exact; raise ``MalformedJSON`` if it can't be.
 
-    # NaN and Infinity parse to Decimals so the field check can name the field.
-    return json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    No floats anywhere near money or thresholds; ``NaN`` and ``Infinity``
+    parse to Decimals so the field check can name the field.
+    """
+    return loads_strict(text, constants=True)
 
 
 def _text(raw: dict[str, Any], key: str, *, required: bool = True, empty: bool = False) -> Any:
@@ -76,12 +85,22 @@ def _text(raw: dict[str, Any], key: str, *, required: bool = True, empty: bool =
         raise InvalidCommand(f"{key}: must not be empty", field=key)
     if len(value) > MAX_TEXT:
         raise InvalidCommand(f"{key}: longer than {MAX_TEXT} characters", field=key)
+    # Read from JSON text this was checked already; a caller passing objects was not.
+    problem = text_problem(value)
+    if problem:
+        raise InvalidCommand(f"{key}: {problem}", field=key)
     return value
 
 
 def _shown(value: Any) -> str:
     """A value as the user wrote it (JSON), not as Python's repr."""
-    return str(value) if isinstance(value, Decimal) else json.dumps(value)
+    text = str(value) if isinstance(value, Decimal) else json.dumps(value, default=str)
+    return text if len(text) <= 40 else f"{text[:30]}…"
+
+
+def _abbreviated(number: Decimal) -> str:
+    text = str(number)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
 
 
 def _kind(value: Any) -> str:
@@ -101,14 +120,24 @@ def _number(
     number = value if isinstance(value, Decimal) else Decimal(str(value))
     if not number.is_finite():
         raise InvalidCommand(f"{key}: must be a finite number", field=key)
-    if number and (
-        number.adjusted() > MAX_MAGNITUDE or len(number.normalize().as_tuple().digits) > MAX_DIGITS
-    ):
-        raise InvalidCommand(
-            f"{key}: {number} is too large or too precise (at most {MAX_DIGITS} significant "
-            f"digits, below 10^{MAX_MAGNITUDE + 1})",
-            field=key,
+    # Counted on the digits as written, not through normalize(): that rounds to
+    # the context, and would pass 1e-9999999 as 0.
+    digits = "".join(map(str, number.as_tuple().digits)).rstrip("0")
+    problem = None
+    if digits and number.adjusted() > MAX_MAGNITUDE:
+        problem = f"is too large: the ledger keeps numbers below 10^{MAX_MAGNITUDE + 1}"
+    elif digits and number.adjusted() < MIN_MAGNITUDE:
+        problem = (
+            f"is too small: the ledger keeps 0 or numbers of at least 10^{MIN_MAGNITUDE}, "
+            "so that every figure shows exactly as it was sent"
         )
+    elif len(digits) > MAX_DIGITS:
+        problem = (
+            f"has {len(digits)} significant digits: the ledger keeps at most {MAX_DIGITS} "
+            "and never rounds what it was sent"
+        )
+    if problem:
+        raise InvalidCommand(f"{key}: {_abbreviated(number)} {problem}", field=key)
     if (lo is not None and number < lo) or (hi is not None and number > hi):
         allowed = f"{lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"
         raise InvalidCommand(f"{key}: {number} is outside {allowed}", field=key, allowed=allowed)
@@ -171,6 +200,10 @@ def _local_measures(raw: dict[str, Any], scheme: Scheme) -> list[dict[str, str]]
             direction = _text(item, "direction")
         except InvalidCommand as e:
             raise InvalidCommand(f"{where}.{e.message}", field=f"{where}.{e.field}") from None
+        if len(name) > MAX_NAME:
+            raise InvalidCommand(
+                f"{where}.name: longer than {MAX_NAME} characters", field=f"{where}.name"
+            )
         if slot not in slots:
             raise InvalidCommand(
                 f"{where}.slot: {slot!r} is not a local measure slot",

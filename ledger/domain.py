@@ -8,6 +8,12 @@ decision be rebuilt as it stood at any past moment.
 The state keeps, for each fact, only the latest value and the version of the
 event that established it. That keeps a decision's cost independent of how
 long the stream is (with snapshots), while the log keeps everything.
+
+Snapshots store that state as JSON, and eventsourcing's transcoder reads any
+object whose only keys are ``_type_`` and ``_data_`` as an encoded value. So no
+string a user chooses is ever a key in the state: keys are scheme ids, slots,
+periods and criterion names the parser restricts to ``[a-z0-9-]``; the
+quality-failure flags, whose ids are free text, are a list.
 """
 
 from __future__ import annotations
@@ -50,6 +56,16 @@ EVENT_TYPES = {
 class CCGPremiumRecord(Aggregate):
     """The record of one CCG's Quality Premium for one scheme year."""
 
+    #: Version of the state a snapshot holds. 2: ``flags`` is a list of
+    #: ``{flag_id, description, active, versions}``, no longer a dict keyed by
+    #: the user's flag_id (flag ids ``_type_`` and ``_data_`` made it unreadable).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A version-1 snapshot (flags keyed by id, in the order flagged) read as version 2."""
+        state["flags"] = [{"flag_id": k, **v} for k, v in state["flags"].items()]
+
     @staticmethod
     def create_id(ccg: str, scheme: str, actor: str) -> UUID:
         return stream_id(ccg, scheme)
@@ -63,7 +79,8 @@ class CCGPremiumRecord(Aggregate):
         self.thresholds: dict[str, dict[str, Any]] = {}
         self.values: dict[str, dict[str, Any]] = {}
         self.standards: dict[str, dict[str, Any]] = {}
-        self.flags: dict[str, dict[str, Any]] = {}
+        #: In the order flagged; ids are unique (check_flag_is_new).
+        self.flags: list[dict[str, Any]] = []
         self.financial: dict[str, Any] | None = None
 
     def _next(self) -> int:
@@ -97,21 +114,25 @@ class CCGPremiumRecord(Aggregate):
             )
         return str(selected["direction"])
 
+    def flag(self, flag_id: str) -> dict[str, Any] | None:
+        """The quality-failure flag with this id, active or rescinded, if ever flagged."""
+        return next((f for f in self.flags if f["flag_id"] == flag_id), None)
+
     def check_flag_is_new(self, flag_id: str) -> None:
-        if flag_id in self.flags:
+        if self.flag(flag_id) is not None:
             raise RuleViolation(
                 f"flag_id: {flag_id!r} has already been used for {self.ccg} in {self.scheme}",
                 field="flag_id",
             )
 
     def check_flag_is_active(self, flag_id: str) -> None:
-        flag = self.flags.get(flag_id)
+        flag = self.flag(flag_id)
         if flag is None or not flag["active"]:
             state = "was already rescinded" if flag else "was never flagged"
             raise RuleViolation(
                 f"flag_id: {flag_id!r} is not an active quality failure for {self.ccg} ({state})",
                 field="flag_id",
-                allowed=sorted(k for k, f in self.flags.items() if f["active"]),
+                allowed=sorted(f["flag_id"] for f in self.flags if f["active"]),
             )
 
     # -- events: each body is how the fact changes the record ----------------
@@ -161,15 +182,16 @@ class CCGPremiumRecord(Aggregate):
     def flag_quality_failure(
         self, flag_id: str, description: str, actor: str, reason: str | None
     ) -> None:
-        self.flags[flag_id] = {
-            "description": description,
-            "active": True,
-            "versions": [[self._next(), "quality_failure_flagged"]],
-        }
+        flagged = [self._next(), "quality_failure_flagged"]
+        self.flags = [
+            *self.flags,
+            {"flag_id": flag_id, "description": description, "active": True, "versions": [flagged]},
+        ]
 
     @event("QualityFailureRescinded")
     def rescind_quality_failure(self, flag_id: str, actor: str, reason: str | None) -> None:
-        flag = self.flags[flag_id]
+        flag = self.flag(flag_id)
+        assert flag is not None  # check_flag_is_active ran first
         flag["active"] = False
         flag["versions"] = [*flag["versions"], [self._next(), "quality_failure_rescinded"]]
 

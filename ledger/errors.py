@@ -35,6 +35,16 @@ class InvalidCommand(LedgerError):
     code = "invalid-command"
 
 
+class MalformedJSON(InvalidCommand, ValueError):
+    """The text is not one JSON value the ledger can read exactly (ledger/jsontext.py).
+
+    Also a ``ValueError``, as ``json.loads`` errors are, so callers that catch
+    those for bad JSON keep working.
+    """
+
+    code = "invalid-json"
+
+
 class UnknownCCG(LedgerError):
     """The ODS code is not one of the 211 CCGs in the reference data."""
 
