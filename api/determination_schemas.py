@@ -9,7 +9,7 @@ the ledger is what refuses a value that breaks them, with its own message.
 
 Response schemas describe the ledger's documents, which the views return
 unchanged: an issued decision's ``document`` is exactly the decision document
-of CONTRACT.md as it was when issued.
+of docs/contract.md as it was when issued.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class AddEvidence(Body):
 
 
 class RemedyCommand(Body):
-    """A CONTRACT.md command, as in an import line; ``ccg`` and ``scheme`` default
+    """A docs/contract.md command, as in an import line; ``ccg`` and ``scheme`` default
     to the path's. Its other fields are the command type's (checked by the ledger)."""
 
     class Meta:

@@ -1,6 +1,6 @@
 """JSON in and out with exact numbers.
 
-Thresholds and values are decimals and money is integer pence (CONTRACT.md), so
+Thresholds and values are decimals and money is integer pence (docs/contract.md), so
 a request's numbers are parsed as ``Decimal`` (never float) and ``Decimal``
 values go back out as JSON numbers with exactly their digits. Duplicate keys,
 NaN/Infinity, lone surrogates and absurd nesting are refused (400): an audit

@@ -219,7 +219,7 @@ class CCGDecisionView(MethodView):
     @blp.arguments(rs.SchemeQuery, location="query", as_kwargs=True, unknown=ma.RAISE)
     @blp.response(
         200,
-        description="The decision document of CONTRACT.md, from the read model.",
+        description="The decision document of docs/contract.md, from the read model.",
         headers={"X-Projection-Position": PAGE_HEADERS["X-Projection-Position"]},
     )
     @blp.alt_response(404, "NOT_FOUND")

@@ -232,7 +232,7 @@ class LogPointer(Document):
 
 
 class Decision(Document):
-    """The decision document of CONTRACT.md, exactly as `qp-ledger decision --json` prints it."""
+    """The decision document of docs/contract.md, as `qp-ledger decision --json` prints it."""
 
     ccg = fields.String(required=True)
     scheme = fields.String(required=True)

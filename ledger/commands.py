@@ -1,4 +1,4 @@
-"""Commands: the public import-line / request-body shapes of CONTRACT.md.
+"""Commands: the public import-line / request-body shapes of docs/contract.md.
 
 ``parse_command`` checks a raw JSON object field by field (types, required
 and unknown fields, ranges, known CCG / scheme / measure / criterion /

@@ -1,6 +1,6 @@
 """A realistic, deterministic Quality Premium 2013/14 year for the 211 CCGs.
 
-``demo_commands`` returns the command objects (CONTRACT.md shapes, scheme
+``demo_commands`` returns the command objects (docs/contract.md shapes, scheme
 ``qp-2013-14``) of one made-up but plausible year, in the order the year
 happened: the Board records populations in April 2013, CCGs choose their
 local measures, area teams agree thresholds, quarterly figures arrive through

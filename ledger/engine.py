@@ -5,7 +5,7 @@ clock, no I/O, no globals. That is what makes an auditor's replay of a past
 decision reproducible bit for bit, and what lets the digest of its inputs
 prove which facts it used.
 
-The rules are those of CONTRACT.md ("Scheme", "Decisions"):
+The rules are those of docs/contract.md ("Scheme", "Decisions"):
 
 * a criterion is met when both its value (for the assessment period) and its
   target (fixed by the scheme, or agreed with the area team) are known, and

@@ -3,7 +3,7 @@
 Import lines and request bodies come from spreadsheets, scripts and strangers.
 JSON lets through things the ledger can neither store nor show exactly, and
 Python's parser crashes on some of them, so each is refused here with a message
-saying what was wrong and where (CONTRACT.md: a line that is not UTF-8, not one
+saying what was wrong and where (docs/contract.md: a line that is not UTF-8, not one
 JSON object, nested too deeply, holds a duplicate key or a lone surrogate is
 one rejected line, never a crash that loses the valid lines around it):
 

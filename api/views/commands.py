@@ -1,4 +1,4 @@
-"""Write endpoints: one resource per command of CONTRACT.md, named in the users' words.
+"""Write endpoints: one resource per command of docs/contract.md, named in the users' words.
 
 Each takes the contract's command body unchanged (``type``, ``ccg`` and
 ``scheme`` may be left out, as the path says them) and answers ``201`` with the
@@ -113,7 +113,7 @@ def _make_view(kind: str, schema: type[schemas.CommandBase], summary: str) -> ty
         return receipt.to_dict(), 201, headers
 
     # Named before decorating: the docstring is the OpenAPI summary and description.
-    post.__doc__ = f"{summary}.\n\nBody: a `{kind}` command of CONTRACT.md."
+    post.__doc__ = f"{summary}.\n\nBody: a `{kind}` command of docs/contract.md."
     post = blp.response(
         201, schemas.Receipt, description="Stored (or, for a retry, stored before)."
     )(post)

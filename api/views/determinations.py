@@ -315,7 +315,7 @@ class DeterminationView(MethodView):
     ) -> Response:
         """Determine an open appeal: dismissed, or upheld with a remedy.
 
-        The remedy is CONTRACT.md commands for this CCG (`ccg` and `scheme`
+        The remedy is docs/contract.md commands for this CCG (`ccg` and `scheme`
         default to the path's), stored in one transaction with the
         determination and recorded with the Board's actor. Then issue the
         revised decision with `appeal_id` (POST …/issued-decisions).

@@ -52,7 +52,7 @@ class DecisionView(MethodView):
         200,
         schemas.Decision,
         headers=ETAG_HEADER,
-        description="The decision document of CONTRACT.md.",
+        description="The decision document of docs/contract.md.",
     )
     @blp.alt_response(304, description="Not modified (If-None-Match).")
     @blp.doc(parameters=IF_NONE_MATCH)

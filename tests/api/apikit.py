@@ -80,7 +80,7 @@ def command(kind: str, ccg: str = CCG, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "ccg": ccg, "scheme": SCHEME, **fields}
 
 
-#: A valid body for each write endpoint, as CONTRACT.md commands (type/ccg/scheme
+#: A valid body for each write endpoint, as docs/contract.md commands (type/ccg/scheme
 #: left to the path).
 BODIES: dict[str, dict[str, Any]] = {
     "population": {"population": 449953, "source": "ONS mid-2012"},

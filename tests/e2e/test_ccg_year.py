@@ -9,7 +9,7 @@ receipt (log position, recorded time) is kept; at the end the decision is
 replayed at each of those moments, by position and by recorded time, and must
 be exactly what it was then.
 
-Expected money is worked out by hand from CONTRACT.md:
+Expected money is worked out by hand from docs/contract.md:
 maximum = 500 p x 449,953 = 224,976,500 p; payable =
 round_half_up(maximum x sum of met shares x max(0, 1 - 0.25 x standards missed)).
 """

@@ -1,4 +1,4 @@
-"""The real ``qp-ledger`` console script, run as a user would (CONTRACT.md).
+"""The real ``qp-ledger`` console script, run as a user would (docs/contract.md).
 
 Exit codes (ledger/cli.py): 0 success; 1 when an import rejected any line;
 2 for a usage error (bad option, unknown CCG or scheme, unreadable file).

@@ -1,6 +1,6 @@
 """Every rejection the contract describes: the right error, a clear message, nothing stored.
 
-CONTRACT.md: "A command that names an unknown CCG, scheme, measure, criterion
+docs/contract.md: "A command that names an unknown CCG, scheme, measure, criterion
 or standard, breaks a rule above, or rescinds a flag that is not active, is
 rejected with a clear message and stores nothing." Each case is checked on
 SQLite and PostgreSQL through ``QPLedger.execute`` and through ``import_lines``.

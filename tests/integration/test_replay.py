@@ -2,7 +2,7 @@
 
 DESIGN.md "Time": recorded time is set by the ledger, monotonic in log order;
 "as of T" uses only events recorded at or before T; every replay can also be
-asked by log position. CONTRACT.md "Decisions": ``--as-of`` or ``--position``,
+asked by log position. docs/contract.md "Decisions": ``--as-of`` or ``--position``,
 not both; without either, now.
 """
 

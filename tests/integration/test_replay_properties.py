@@ -11,7 +11,7 @@ independent model of the facts, and checks after every command and at the end:
 * appending never changes a decision at an earlier position, at *any* earlier
   position (including ones that belong to other CCGs' events);
 * payable is within 0..maximum and equals the contract's formula computed from
-  the model (CONTRACT.md "Scheme").
+  the model (docs/contract.md "Scheme").
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Model:
         return all(results) if results else None
 
     def expected(self) -> tuple[int, int, str]:
-        """(maximum, payable, status) by CONTRACT.md's formula, worked independently."""
+        """(maximum, payable, status) by docs/contract.md's formula, worked independently."""
         maximum = 500 * self.population if self.population else 0
         share = sum((SHARES[m] for m in SHARES if self.met(m)), Decimal(0))
         missed = sum(1 for s, v in self.standards.items() if v < STANDARDS[s])

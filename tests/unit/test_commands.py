@@ -1,4 +1,4 @@
-"""``parse_command``: every shape CONTRACT.md accepts, and every rule it rejects by.
+"""``parse_command``: every shape docs/contract.md accepts, and every rule it rejects by.
 
 Each rejection asserts the error class (what the API maps to a status code), the
 ``field`` attribute (the problem document's field) and that the human message
@@ -36,7 +36,7 @@ LOCAL_2013 = [
     {"slot": "local-3", "name": "Falls", "criterion": "falls-admissions", "direction": "lower"},
 ]  # fmt: skip
 
-#: One valid command of each type, as a script would send it (CONTRACT.md table).
+#: One valid command of each type, as a script would send it (docs/contract.md table).
 VALID: dict[str, dict[str, Any]] = {
     "population_recorded": {"population": 449953, "source": "ONS mid-2012"},
     "local_measures_selected": {"measures": LOCAL_2013},
@@ -62,7 +62,7 @@ VALID: dict[str, dict[str, Any]] = {
     "financial_position_declared": {"outturn": "balanced", "amount_pence": 0},
 }
 
-#: The further fields CONTRACT.md lists for each type (written out, not read from the code).
+#: The further fields docs/contract.md lists for each type (written out, not read from the code).
 REQUIRED_BY_CONTRACT = {
     "population_recorded": ["population", "source"],
     "local_measures_selected": ["measures"],

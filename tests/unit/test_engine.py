@@ -1,6 +1,6 @@
 """The decision engine, on hand-built facts.
 
-Expected money is worked out in each test from CONTRACT.md's formula
+Expected money is worked out in each test from docs/contract.md's formula
 
     payable = round_half_up(maximum x sum of met shares x max(0, 1 - 0.25 x missed))
 

@@ -1,6 +1,6 @@
 """Properties of the decision engine over random facts for both shipped schemes.
 
-The oracle below restates CONTRACT.md's rules directly on the facts (criterion
+The oracle below restates docs/contract.md's rules directly on the facts (criterion
 met / pending, measure met when all criteria met, pending when any unknown) and
 does the money with exact fractions, so each property checks the engine
 against the contract, not against itself.
@@ -153,7 +153,7 @@ scheme_and_facts = st.sampled_from(SCHEMES).flatmap(
 
 
 def oracle_measure(scheme: Scheme, facts: Facts, measure: Measure) -> bool | None:
-    """CONTRACT.md: met when all criteria met; null when any is unknown."""
+    """docs/contract.md: met when all criteria met; null when any is unknown."""
     if measure.local:
         chosen = facts.local_measures.get(measure.id)
         if chosen is None:

@@ -1,6 +1,6 @@
 """Hostile import lines: each is one clear refusal, never a crash (no I/O here).
 
-CONTRACT.md: a line that is not UTF-8, not one JSON object, nested too
+docs/contract.md: a line that is not UTF-8, not one JSON object, nested too
 deeply, holds a duplicate key or a lone surrogate is one rejected line. The
 reader (ledger/jsontext.py) and the command parser (ledger/commands.py) are
 checked here; that the other lines of the same import are stored is checked

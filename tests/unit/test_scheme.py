@@ -1,6 +1,6 @@
 """Schemes as data: the shipped definitions and the validation of new ones.
 
-The expected values below are copied from CONTRACT.md (qp-2013-14) and from the
+The expected values below are copied from docs/contract.md (qp-2013-14) and from the
 2014/15 guidance (qp-2014-15), not from the JSON files, so a typo in a shipped
 file fails here.
 """
