@@ -48,12 +48,27 @@ class IssueDecision(Body):
         "For the revised decision that follows an upheld appeal: that appeal's id "
         "(each upheld appeal leads to exactly one revision)."
     )
+    force = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Issue even when the CCG's record has no events (404 "
+            "nothing-recorded otherwise) or the decision is unchanged since its latest issue, "
+            "the same inputs digest (422 decision-unchanged otherwise). Default false."
+        },
+    )
 
 
 class IssueAllDecisions(Body):
     """Issue the decision of every CCG in the scheme. ``{}`` is a valid body."""
 
     reason = _optional_text("Why they are issued now (stored with every issue).")
+    force = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Issue every CCG's decision, even one with no events or unchanged "
+            "since its latest issue (by default those are skipped and listed under `skipped`)."
+        },
+    )
 
 
 class LodgeAppeal(Body):
@@ -190,10 +205,27 @@ class IssuedBrief(Document):
     replaces = fields.String(required=True, allow_none=True)
 
 
+class Skipped(Document):
+    ccg = fields.String(required=True)
+    code = fields.String(
+        required=True,
+        metadata={"enum": ["nothing-recorded", "decision-unchanged"], "description": "Why."},
+    )
+    reason = fields.String(required=True, metadata={"description": "Why, in words."})
+
+
 class IssuedAll(Document):
     scheme = fields.String(required=True)
-    count = fields.Integer(required=True)
+    count = fields.Integer(required=True, metadata={"description": "How many were issued."})
     issued = fields.List(fields.Nested(IssuedBrief), required=True)
+    skipped = fields.List(
+        fields.Nested(Skipped),
+        required=True,
+        metadata={
+            "description": "CCGs not issued (no events, or unchanged since their latest "
+            "issue), in ODS code order; empty with `force`."
+        },
+    )
 
 
 class AttachmentRecord(Document):

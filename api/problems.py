@@ -20,10 +20,12 @@ from werkzeug.exceptions import HTTPException
 
 from ledger.errors import (
     ConcurrencyConflict,
+    DecisionUnchanged,
     IdempotencyKeyReused,
     InvalidCommand,
     LedgerError,
     NotFound,
+    NothingRecorded,
     RuleViolation,
     UnknownCCG,
     UnknownMeasure,
@@ -45,6 +47,8 @@ LEDGER_STATUS: dict[type[LedgerError], int] = {
     RuleViolation: 422,
     IdempotencyKeyReused: 422,
     NotFound: 404,
+    NothingRecorded: 404,
+    DecisionUnchanged: 422,
     ConcurrencyConflict: 409,
 }
 
@@ -67,6 +71,8 @@ TITLES: dict[str, str] = {
     "unauthorized": "A valid bearer token is required",
     "forbidden": "Your token's role may not do this",
     "not-found": "Not found",
+    "nothing-recorded": "Nothing was recorded yet for this CCG and scheme at that point",
+    "decision-unchanged": "The decision is unchanged since the CCG's latest issue",
     "method-not-allowed": "Method not allowed",
     "content-too-large": "The body is too large",
     "internal-server-error": "Internal server error",

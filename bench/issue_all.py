@@ -41,7 +41,7 @@ def run(url: str) -> None:
     replay = time.perf_counter() - started
 
     started = time.perf_counter()
-    issued = ledger.determinations.issue_all(SCHEME, actor="board:bench")
+    issued = ledger.determinations.issue_all(SCHEME, actor="board:bench")["issued"]
     issuing = time.perf_counter() - started
     total = sum(i["payable_pence"] for i in issued)
     print(f"compute 211 decisions (baseline): {replay:.2f} s ({replay / 211 * 1000:.1f} ms each)")

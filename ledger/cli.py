@@ -1,8 +1,10 @@
 """The ``qp-ledger`` command line.
 
-Exit codes are part of the public contract: 0 success; 1 when an import
-rejected any line or a request was refused; 2 for a usage error (bad option,
-unknown CCG or scheme, a file that can't be read).
+Every command prints a readable report by default and its JSON document
+with ``--json``. Exit codes are one table for the whole CLI, implemented once
+in ``ledger/cli_common.py`` and documented in docs/cli.md: 0 success; 1
+refused, not found, or a check failed (including an import that rejected any
+line); 2 a usage error (a bad option or argument, a file that can't be read).
 """
 
 from __future__ import annotations
@@ -11,37 +13,48 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 from tqdm import tqdm
 
 from ledger.application import QPLedger
-from ledger.config import DATABASE_URL
-from ledger.errors import LedgerError
-
-db_option = click.option(
-    "--database-url",
-    envvar=DATABASE_URL,
-    default=None,
-    metavar="URL",
-    help=f"Database URL (env {DATABASE_URL}); default: sqlite:///qp-ledger.db",
+from ledger.cli_common import (
+    CONTEXT_SETTINGS,
+    EXIT_REFUSED,
+    Instant,
+    LedgerGroup,
+    Refused,
+    database_url_option,
+    emit_json,
+    json_option,
+    scheme_option,
 )
+from ledger.cli_format import render_decision
+
+db_option = database_url_option
 
 
 def open_ledger(database_url: str | None) -> QPLedger:
     return QPLedger(database_url)
 
 
-def fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="qp-ledger")
 def main() -> None:
-    """QP Ledger: the tamper-evident audit ledger of the NHS Quality Premium."""
+    """QP Ledger: the tamper-evident audit ledger of the NHS Quality Premium.
+
+    Each command prints a report (--json for its JSON document). Exit codes:
+    0 done; 1 refused, not found or a check failed; 2 a usage error
+    (docs/cli.md).
+
+    Example:
+
+    \b
+        qp-ledger demo
+        qp-ledger decision 06F --scheme qp-2013-14
+        qp-ledger COMMAND --help
+    """
 
 
 def _lines_with_progress(handle: IO[bytes], total: int | None) -> Iterator[bytes]:
@@ -59,7 +72,7 @@ def _lines_with_progress(handle: IO[bytes], total: int | None) -> Iterator[bytes
             yield line
 
 
-@main.command("import")
+@main.command("import", short_help="Import commands from a JSONL file (or - for stdin).")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option(
     "--actor",
@@ -68,14 +81,21 @@ def _lines_with_progress(handle: IO[bytes], total: int | None) -> Iterator[bytes
 )
 @db_option
 def import_(file: Path, actor: str | None, database_url: str | None) -> None:
-    """Import commands, one JSON object per line (CONTRACT.md).
+    """Import commands, one JSON object per line (docs/events.md).
 
     Every valid line is stored; every rejected one is reported on stderr with
-    its line number and reason. The last line on stdout is a JSON summary.
-    Exit status 1 if any line was rejected.
+    its line number and reason. The last line on stdout is a JSON summary,
+    {"stored": N, "rejected": M, "last_position": P, "errors": [...]}, for
+    scripts. Exit status 1 if any line was rejected.
+
+    Example:
+
+    \b
+        qp-ledger import corrections.jsonl
+        cat corrections.jsonl | qp-ledger import -
     """
     if str(file) != "-" and not file.is_file():
-        fail(f"cannot read {file}: no such file")
+        raise click.BadParameter(f"cannot read {file}: no such file", param_hint="FILE")
     ledger = open_ledger(database_url)
     # Read as bytes: a line that is not UTF-8 is one rejected line, not the end of the import.
     if str(file) == "-":
@@ -87,17 +107,18 @@ def import_(file: Path, actor: str | None, database_url: str | None) -> None:
     for error in report.errors:
         click.echo(f"line {error['line']}: rejected: {error['message']}", err=True)
     click.echo(json.dumps({**report.summary(), "errors": report.errors}, default=str))
-    sys.exit(1 if report.rejected else 0)
+    if report.rejected:
+        click.get_current_context().exit(EXIT_REFUSED)
 
 
-@main.command()
+@main.command(short_help="The premium decision for a CCG, now or at a past moment.")
 @click.argument("ccg")
-@click.option("--scheme", required=True, help="Scheme id, e.g. qp-2013-14")
+@scheme_option
 @click.option(
     "--as-of",
     "as_of",
+    type=Instant(),
     default=None,
-    metavar="ISO-8601",
     help="Use only events recorded at or before this instant (UTC if no offset).",
 )
 @click.option(
@@ -106,7 +127,7 @@ def import_(file: Path, actor: str | None, database_url: str | None) -> None:
     default=None,
     help="Use only events at or before this log position.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the decision document as JSON.")
+@json_option("Print the decision document (the contract's JSON, money in pence).")
 @db_option
 def decision(
     ccg: str,
@@ -116,91 +137,56 @@ def decision(
     as_json: bool,
     database_url: str | None,
 ) -> None:
-    """The premium decision for CCG, now or as it stood at a past moment."""
+    """The premium decision for CCG, now or as it stood at a past moment.
+
+    Each line names the events that decided it (--json). A moment before the
+    CCG's first event has no decision: exit 1, saying where the record starts.
+
+    Example:
+
+    \b
+        qp-ledger decision 06F --scheme qp-2013-14
+        qp-ledger decision 06F --scheme qp-2013-14 --position 10863
+        qp-ledger decision 06F --scheme qp-2013-14 --as-of 2026-11-23T08:05:23Z --json
+    """
     if as_of is not None and position is not None:
-        fail("give --as-of or --position, not both")
+        raise click.UsageError("give --as-of or --position, not both")
     ledger = open_ledger(database_url)
-    try:
-        document = ledger.decision(ccg, scheme, as_of=as_of, position=position).document
-    except LedgerError as e:
-        fail(e.message)
+    decided = ledger.determinations.decision(ccg, scheme, as_of=as_of, position=position)
     if as_json:
-        click.echo(json.dumps(document, indent=2))
+        emit_json(decided.document)
     else:
-        click.echo(render_decision(document))
+        click.echo(render_decision(decided.document))
 
 
-def _met(value: bool | None) -> str:
-    return {True: "met", False: "NOT MET", None: "pending"}[value]
-
-
-def _pounds(pence: int | None) -> str:
-    return "-" if pence is None else f"£{pence / 100:,.2f}"
-
-
-def render_decision(d: dict[str, Any]) -> str:
-    """A readable table of the decision document (the JSON is the contract)."""
-    out = [
-        f"Quality Premium decision — CCG {d['ccg']}, scheme {d['scheme']}",
-        f"as of {d['as_of'] or '(empty log)'} (log position {d['position']}) — {d['status']}",
-        f"population {d['population'] if d['population'] is not None else 'not recorded'}; "
-        f"maximum {_pounds(d['maximum_pence'])}",
-        "",
-        f"{'measure':<34}{'share':>7}  {'result':<9}{'earned':>16}",
-    ]
-    for c in d["components"]:
-        out.append(
-            f"{c['measure']:<34}{c['share']:>7}  {_met(c['met']):<9}"
-            f"{_pounds(c['earned_pence']):>16}"
-        )
-        for cr in c["criteria"]:
-            out.append(
-                f"    {cr['criterion']:<30} value {cr['value']!s:<10} target "
-                f"{cr['target']!s:<10} {_met(cr['met'])}"
-            )
-    out.append("")
-    for g in d["gates"]:
-        state = {True: "open", False: "CLOSED", None: "undecided (counts as open)"}[g["open"]]
-        out.append(f"gate {g['gate']:<22} {state}")
-    for x in d["deductions"]:
-        out.append(
-            f"standard {x['standard']:<22} value {x['value']!s:<8} threshold "
-            f"{x['threshold']!s:<6} {_met(x['met']):<8} reduction {x['reduction']}"
-        )
-    out += [
-        "",
-        f"earned  {_pounds(d['earned_pence'])}",
-        f"payable {_pounds(d['payable_pence'])}",
-        f"engine {d['engine_version']}; inputs {d['inputs_digest']}",
-    ]
-    return "\n".join(out)
-
-
-@main.command()
+@main.command(short_help="Every event of a CCG's record, oldest first.")
 @click.argument("ccg")
-@click.option("--scheme", required=True, help="Scheme id, e.g. qp-2013-14")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
+@scheme_option
+@json_option("One JSON object per event.")
 @db_option
 def history(ccg: str, scheme: str, as_json: bool, database_url: str | None) -> None:
-    """Every event of a CCG's record, with log positions, recorded times and actors."""
+    """Every event of a CCG's record, with log positions, recorded times and actors.
+
+    Example:
+
+    \b
+        qp-ledger history 06F --scheme qp-2013-14
+        qp-ledger history 06F --scheme qp-2013-14 --json | tail -3
+    """
     ledger = open_ledger(database_url)
-    try:
-        events = ledger.iter_history(ccg, scheme)
-        for e in events:
-            if as_json:
-                click.echo(json.dumps(e, default=str))
-            else:
-                fields = " ".join(f"{k}={v}" for k, v in e["fields"].items())
-                reason = f" — {e['reason']}" if e["reason"] else ""
-                click.echo(
-                    f"{e['position']:>8}  {e['recorded_at']}  {e['type']:<32} "
-                    f"{e['actor'] or '-':<20} {fields}{reason}"
-                )
-    except LedgerError as e:
-        fail(e.message)
+    for e in ledger.iter_history(ccg, scheme):
+        if as_json:
+            click.echo(json.dumps(e, default=str))
+        else:
+            fields = " ".join(f"{k}={v}" for k, v in e["fields"].items())
+            reason = f" — {e['reason']}" if e["reason"] else ""
+            click.echo(
+                f"{e['position']:>8}  {e['recorded_at']}  {e['type']:<32} "
+                f"{e['actor'] or '-':<20} {fields}{reason}"
+            )
 
 
-@main.command()
+@main.command(short_help="Load the demo 2013/14 year (all 211 CCGs).")
 @click.option("--seed", default=2013, show_default=True, help="Random seed (same seed, same year).")
 @click.option(
     "--ccgs",
@@ -223,7 +209,15 @@ def demo(
     """Load a realistic, deterministic 2013/14 year for all 211 CCGs.
 
     Recorded times are those of the load (the ledger sets them), so replay
-    the demo year by --position rather than --as-of a date in 2013.
+    the demo year by --position rather than --as-of a date in 2013. Refused
+    (exit 1) if the database already holds events, unless --force. Prints
+    the import's JSON summary.
+
+    Example:
+
+    \b
+        qp-ledger demo
+        qp-ledger demo --ccgs 3 --write-jsonl demo.jsonl
     """
     from ledger.demo import demo_commands
 
@@ -236,7 +230,7 @@ def demo(
         return
     ledger = open_ledger(database_url)
     if ledger.max_position() and not force:
-        fail(
+        raise Refused(
             f"the database already holds {ledger.max_position()} events; loading the demo "
             "again would record the whole year twice (use --force to do it anyway)"
         )
@@ -250,7 +244,8 @@ def demo(
     for error in report.errors:
         click.echo(f"demo line {error['line']}: rejected: {error['message']}", err=True)
     click.echo(json.dumps(report.summary()))
-    sys.exit(1 if report.rejected else 0)
+    if report.rejected:
+        click.get_current_context().exit(EXIT_REFUSED)
 
 
 from ledger.cli_determinations import COMMANDS as _DETERMINATION_COMMANDS  # noqa: E402

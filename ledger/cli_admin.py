@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from typing import Any
 
 import click
@@ -25,6 +24,7 @@ from api.config import (
     THREADS,
     WORKERS,
 )
+from ledger.cli_common import LedgerGroup, Refused
 from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL, database_url_from_env
 from ledger.errors import LedgerError
 from ledger.tokens import ROLES, Token, TokenStore
@@ -38,17 +38,19 @@ database_option = click.option(
 )
 
 
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-@click.group()
+@click.group(cls=LedgerGroup, short_help="API bearer tokens: create, list, revoke.")
 def tokens() -> None:
-    """API bearer tokens: create (shown once, stored hashed), list, revoke."""
+    """API bearer tokens: create (shown once, stored hashed), list, revoke.
+
+    Example:
+
+    \b
+        BOARD=$(qp-ledger tokens create --role board --label "the Board")
+        qp-ledger tokens list
+    """
 
 
-@tokens.command("create")
+@tokens.command("create", short_help="Create a token (printed once, stored hashed).")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the token may do.")
 @click.option(
     "--org",
@@ -63,13 +65,18 @@ def tokens() -> None:
 def create(
     role: str, org: str | None, label: str | None, as_json: bool, database_url: str | None
 ) -> None:
-    """Create a token. The plaintext is printed once, on stdout; only its hash is stored."""
+    """Create a token. The plaintext is printed once, on stdout; only its hash is stored.
+
+    Example:
+
+    \b
+        qp-ledger tokens create --role ccg --org 06F --label "Bedfordshire finance"
+    """
     store = TokenStore(database_url)
     try:
         token, plaintext = store.create(role, org, label)
     except LedgerError as e:
-        _fail(e.message)
-        return
+        raise Refused(e.message) from None
     finally:
         store.close()
     if as_json:
@@ -93,11 +100,17 @@ def _row(token: Token) -> str:
     ).rstrip()
 
 
-@tokens.command("list")
+@tokens.command("list", short_help="Every token ever created (never the tokens).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per token.")
 @database_option
 def list_(as_json: bool, database_url: str | None) -> None:
-    """Every token ever created (ids, roles, orgs; never the tokens themselves)."""
+    """Every token ever created (ids, roles, orgs; never the tokens themselves).
+
+    Example:
+
+    \b
+        qp-ledger tokens list --json
+    """
     store = TokenStore(database_url)
     try:
         found = store.list()
@@ -112,17 +125,22 @@ def list_(as_json: bool, database_url: str | None) -> None:
         click.echo(_row(token))
 
 
-@tokens.command("revoke")
+@tokens.command("revoke", short_help="Revoke a token at once.")
 @click.argument("token_id", metavar="ID")
 @database_option
 def revoke(token_id: str, database_url: str | None) -> None:
-    """Revoke a token at once. Its past events keep its actor."""
+    """Revoke a token at once. Its past events keep its actor.
+
+    Example:
+
+    \b
+        qp-ledger tokens revoke 3f9a1c2b7d4e
+    """
     store = TokenStore(database_url)
     try:
         token = store.revoke(token_id)
     except LedgerError as e:
-        _fail(e.message, 1)
-        return
+        raise Refused(e.message) from None
     finally:
         store.close()
     click.echo(f"revoked token {token.id} ({token.actor}) at {token.revoked_at}")
@@ -171,7 +189,7 @@ def gunicorn_application(options: dict[str, Any], config: dict[str, Any]) -> Any
     return QPLedgerServer()
 
 
-@click.command()
+@click.command(short_help="Serve the HTTP API (docs at /docs).")
 @click.option(
     "--host",
     envvar=HOST,
@@ -224,7 +242,14 @@ def serve(
     projector: bool | None,
     database_url: str | None,
 ) -> None:
-    """Serve the HTTP API with gunicorn (docs at /docs, OpenAPI at /openapi.json)."""
+    """Serve the HTTP API with gunicorn (docs at /docs, OpenAPI at /openapi.json).
+
+    Example:
+
+    \b
+        qp-ledger serve --demo
+        qp-ledger serve --host 0.0.0.0 --port 8080 --workers 4
+    """
     if demo:
         loaded = load_demo(database_url)
         if loaded is None:

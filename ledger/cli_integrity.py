@@ -9,10 +9,11 @@
 * ``proof inclusion|consistency`` and ``leaf`` print the JSON an auditor
   feeds to ``python -m ledger.integrity.verifier`` (or its functions).
 
-Exit codes, as for the rest of ``qp-ledger``: 0 success (``verify``: the log
-is intact); 1 ``verify`` found a mismatch or the checkpoint is not
-trustworthy; 2 a usage error (a bad option, an unreadable file, a position or
-tree size the log does not have, no key to verify with).
+Exit codes, as for the rest of ``qp-ledger`` (docs/cli.md): 0 success
+(``verify``: the log is intact); 1 ``verify`` found a mismatch, the
+checkpoint is not trustworthy, or the log has no such position or tree size
+to prove; 2 a usage error (a bad option, an unreadable file, a key file that
+can't be used, no key to verify with).
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
 from ledger.application import QPLedger
-from ledger.config import DATABASE_URL
+from ledger.cli_common import EXIT_REFUSED, LedgerGroup, Refused, database_url_option
 from ledger.integrity.audit import AuditReport, audit
 from ledger.integrity.checkpoint import (
     Checkpoint,
@@ -51,13 +52,7 @@ from ledger.integrity.signing import key_file as configured_key_file
 from ledger.integrity.store_integration import IntegrityLog
 from ledger.integrity.verifier import verify_consistency
 
-db_option = click.option(
-    "--database-url",
-    envvar=DATABASE_URL,
-    default=None,
-    metavar="URL",
-    help=f"Database URL (env {DATABASE_URL}); default: sqlite:///qp-ledger.db",
-)
+db_option = database_url_option
 key_file_option = click.option(
     "--key-file",
     envvar=SIGNING_KEY_FILE,
@@ -76,11 +71,6 @@ origin_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
 def _emit(document: Any) -> None:
     click.echo(json.dumps(document, indent=2))
 
@@ -95,7 +85,7 @@ def _signer(ledger: QPLedger, path: Path | None, origin: str | None) -> Signer:
     try:
         signer, created = load_signer(path, origin or log_origin())
     except CheckpointError as e:
-        _fail(str(e))
+        raise click.UsageError(str(e)) from None
     if created:
         click.echo(created_message(path, signer), err=True)
     return signer
@@ -109,10 +99,10 @@ def _write(path: Path, data: bytes) -> None:
         temporary.replace(path)
     except OSError as e:
         temporary.unlink(missing_ok=True)
-        _fail(f"cannot write {path}: {e.strerror or e}")
+        raise click.UsageError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-@click.command("checkpoint")
+@click.command("checkpoint", short_help="Sign the latest tree head (a checkpoint) and print it.")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -142,6 +132,12 @@ def checkpoint(
     The checkpoint is a C2SP signed note: the log's origin, its tree size and
     root hash (base64), and an Ed25519 signature. Keep it: later,
     `qp-ledger verify --checkpoint FILE` proves today's log still extends it.
+
+    Example:
+
+    \b
+        qp-ledger checkpoint --out checkpoint-2014-04-01.txt
+        qp-ledger checkpoint --verifier-key
     """
     ledger = _open(database_url)
     try:
@@ -177,17 +173,19 @@ def _verifier_key(key: str | None, path: Path | None, origin: str | None, db: st
             try:
                 key = Path(key[1:]).read_text(encoding="utf-8").strip()
             except (OSError, UnicodeDecodeError) as e:
-                _fail(f"cannot read the verifier key file {key[1:]}: {e}")
+                raise click.UsageError(
+                    f"--key: cannot read the verifier key file {key[1:]}: {e}"
+                ) from None
         try:
             return str(parse_verifier_key(key))
         except CheckpointError as e:
-            _fail(f"--key: {e}")
+            raise click.UsageError(f"--key: {e}") from None
     try:
         return str(
             existing_verifier(path or configured_key_file(db), origin or log_origin()).verifier
         )
     except CheckpointError as e:
-        _fail(str(e))
+        raise click.UsageError(str(e)) from None
 
 
 def _read_checkpoint(path: Path, verifier: str) -> Checkpoint:
@@ -195,17 +193,17 @@ def _read_checkpoint(path: Path, verifier: str) -> Checkpoint:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         if isinstance(e, OSError) and not path.exists():
-            _fail(f"cannot read {path}: no such file")
-        click.echo(f"checkpoint {path}: NOT VERIFIED: it is not a text file ({e})", err=True)
-        sys.exit(1)
+            raise click.BadParameter(
+                f"cannot read {path}: no such file", param_hint="--checkpoint"
+            ) from None
+        raise Refused(f"checkpoint {path}: NOT VERIFIED: it is not a text file ({e})") from None
     try:
         return verify_checkpoint(text, verifier)
     except CheckpointError as e:
-        click.echo(f"checkpoint {path}: NOT VERIFIED: {e}", err=True)
-        sys.exit(1)
+        raise Refused(f"checkpoint {path}: NOT VERIFIED: {e}") from None
 
 
-@click.command("verify")
+@click.command("verify", short_help="Check every stored event, hash chain and Merkle node.")
 @click.option(
     "--checkpoint",
     "checkpoint_file",
@@ -240,6 +238,12 @@ def verify(
     checked and so is, with a consistency proof, that it is a prefix of
     today's log. Exit 0 when everything matches; 1 naming the first position
     that does not.
+
+    Example:
+
+    \b
+        qp-ledger verify
+        qp-ledger verify --checkpoint checkpoint-2014-04-01.txt --key @published.vkey
     """
     ledger = _open(database_url)
     try:
@@ -254,7 +258,8 @@ def verify(
         _emit(_report_document(report, extra, checkpoint_file))
     else:
         _print_report(report, extra, checkpoint_file)
-    sys.exit(0 if report.ok else 1)
+    if not report.ok:
+        click.get_current_context().exit(EXIT_REFUSED)
 
 
 def _audit(ledger: QPLedger, cp: Checkpoint | None) -> tuple[AuditReport, dict[str, Any]]:
@@ -384,12 +389,19 @@ def _print_report(report: AuditReport, extra: dict[str, Any], checkpoint_file: P
         click.echo(f"  … and {report.more_problems} more", err=True)
 
 
-@click.group("proof")
+@click.group("proof", cls=LedgerGroup, short_help="Inclusion and consistency proofs (JSON).")
 def proof() -> None:
-    """Inclusion and consistency proofs, as JSON for `python -m ledger.integrity.verifier`."""
+    """Inclusion and consistency proofs, as JSON for `python -m ledger.integrity.verifier`.
+
+    Example:
+
+    \b
+        qp-ledger proof inclusion 10 --size 183 > inclusion.json
+        qp-ledger proof consistency 183 > consistency.json
+    """
 
 
-@proof.command("inclusion")
+@proof.command("inclusion", short_help="Prove an event is in the log (a tree size).")
 @click.argument("position", type=int)
 @click.option(
     "--size",
@@ -399,20 +411,32 @@ def proof() -> None:
 )
 @db_option
 def inclusion(position: int, size: int | None, database_url: str | None) -> None:
-    """The proof that the event at POSITION is in the tree of --size leaves."""
+    """The proof that the event at POSITION is in the tree of --size leaves.
+
+    Example:
+
+    \b
+        qp-ledger proof inclusion 10 --size 183
+    """
     _answer(database_url, lambda docs: docs.inclusion(position, size))
 
 
-@proof.command("consistency")
+@proof.command("consistency", short_help="Prove a later log extends an earlier one.")
 @click.argument("old", type=int)
 @click.argument("new", type=int, required=False)
 @db_option
 def consistency(old: int, new: int | None, database_url: str | None) -> None:
-    """The proof that the tree of NEW leaves (default: today's) extends the tree of OLD."""
+    """The proof that the tree of NEW leaves (default: today's) extends the tree of OLD.
+
+    Example:
+
+    \b
+        qp-ledger proof consistency 183 13033
+    """
     _answer(database_url, lambda docs: docs.consistency(old, new))
 
 
-@click.command("leaf")
+@click.command("leaf", short_help="The leaf bytes and hash of the event at a log position.")
 @click.argument("position", type=int)
 @click.option(
     "--encoding",
@@ -429,7 +453,13 @@ def consistency(old: int, new: int | None, database_url: str | None) -> None:
 )
 @db_option
 def leaf(position: int, encoding: str, out: Path | None, database_url: str | None) -> None:
-    """The canonical leaf bytes of the event at POSITION, its leaf hash and fields."""
+    """The canonical leaf bytes of the event at POSITION, its leaf hash and fields (JSON).
+
+    Example:
+
+    \b
+        qp-ledger leaf 10 --out event-10.leaf
+    """
 
     def document(docs: LogDocuments) -> dict[str, Any]:
         if out is not None:
@@ -444,7 +474,7 @@ def _answer(database_url: str | None, build: Any) -> None:
     try:
         document = build(LogDocuments(ledger.store))
     except LogRequestError as e:
-        _fail(e.message)
+        raise Refused(e.message) from None
     finally:
         ledger.close()
     _emit(document)

@@ -1,6 +1,6 @@
 """CLI for the read models: ``qp-ledger project``, ``projections rebuild|check|status``.
 
-Exit codes follow ``ledger.cli``: 0 success; 1 when ``check`` finds a
+Exit codes follow the CLI's one table (docs/cli.md): 0 success; 1 when ``check`` finds a
 difference, a rebuild is refused, or a projector stops on an error; 2 for a
 usage error.
 """
@@ -18,6 +18,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from ledger.cli_common import LedgerGroup, Refused
 from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL
 from ledger.errors import LedgerError
 from ledger.projections import (
@@ -51,7 +52,7 @@ def _url(database_url: str | None) -> str:
     return database_url or DEFAULT_DATABASE_URL
 
 
-@click.command("project")
+@click.command("project", short_help="Keep the read models up to date (follow the log).")
 @click.option(
     "--only",
     "names",
@@ -74,7 +75,13 @@ def project(names: tuple[str, ...], batch_size: int, once: bool, database_url: s
     New events arrive by LISTEN/NOTIFY on PostgreSQL and by polling on
     SQLite. SIGTERM or SIGINT stops it cleanly: the batch in hand commits or
     is rolled back whole, then the process exits 0. Several projectors may
-    run at once (each event is still applied exactly once).
+    run at once (each event is still applied exactly once). Prints JSON.
+
+    Example:
+
+    \b
+        qp-ledger project
+        qp-ledger project --once --only decisions
     """
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
@@ -104,25 +111,32 @@ def project(names: tuple[str, ...], batch_size: int, once: bool, database_url: s
         stats = {p.name: p.stats.__dict__ for p in group.projectors}
         _emit({"stopped": True, "positions": group.positions(), "stats": stats})
         if group.errors:
-            click.echo(f"error: {group.errors[0]!r}", err=True)
-            sys.exit(1)
+            raise Refused(f"the projector stopped on an error: {group.errors[0]!r}")
     finally:
         ledger.close()
         db.dispose()
 
 
-@click.group("projections")
+@click.group("projections", cls=LedgerGroup, short_help="Rebuild, check and inspect read models.")
 def projections() -> None:
-    """Rebuild, check and inspect the read models."""
+    """Rebuild, check and inspect the read models (each prints JSON).
+
+    Example:
+
+    \b
+        qp-ledger projections status
+        qp-ledger projections check decisions
+    """
 
 
-@projections.command("rebuild")
+@projections.command("rebuild", short_help="Rebuild read models, then switch atomically.")
 @click.argument("name", required=False, type=name_choice)
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 10_000),
     default=REBUILD_BATCH_SIZE,
     show_default=True,
+    help="Most events replayed in one transaction.",
 )
 @db_option
 def rebuild_command(name: str | None, batch_size: int, database_url: str | None) -> None:
@@ -130,6 +144,11 @@ def rebuild_command(name: str | None, batch_size: int, database_url: str | None)
 
     Readers keep the current tables until the switch; a running projector
     carries on with the new ones. Prints one JSON line per read model.
+
+    Example:
+
+    \b
+        qp-ledger projections rebuild decisions
     """
     url = _url(database_url)
     ledger = open_followed_ledger(url)
@@ -148,14 +167,13 @@ def rebuild_command(name: str | None, batch_size: int, database_url: str | None)
         for result in results:
             _emit(result.to_dict())
     except LedgerError as e:
-        click.echo(f"error: {e.message}", err=True)
-        sys.exit(1)
+        raise Refused(e.message) from None
     finally:
         ledger.close()
         db.dispose()
 
 
-@projections.command("check")
+@projections.command("check", short_help="Compare read models with a fresh replay.")
 @click.argument("name", required=False, type=name_choice)
 @click.option(
     "--no-documents",
@@ -167,6 +185,11 @@ def check_command(name: str | None, no_documents: bool, database_url: str | None
     """Compare every row of NAME (default: all) with a fresh replay of the log.
 
     Exits 1 naming the first difference (table, row key, column, both values).
+
+    Example:
+
+    \b
+        qp-ledger projections check --no-documents
     """
     url = _url(database_url)
     ledger = open_followed_ledger(url)
@@ -178,14 +201,19 @@ def check_command(name: str | None, no_documents: bool, database_url: str | None
         db.dispose()
     _emit(report.summary())
     if report.difference is not None:
-        click.echo(f"error: first difference: {report.difference}", err=True)
-        sys.exit(1)
+        raise Refused(f"first difference: {report.difference}")
 
 
-@projections.command("status")
+@projections.command("status", short_help="Each read model's position and lag (JSON).")
 @db_option
 def status_command(database_url: str | None) -> None:
-    """Each read model's generation, position and lag behind the log (JSON)."""
+    """Each read model's generation, position and lag behind the log (JSON).
+
+    Example:
+
+    \b
+        qp-ledger projections status
+    """
     read_models = ReadModels(_url(database_url))
     try:
         _emit(projection_lag(read_models))

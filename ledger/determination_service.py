@@ -25,12 +25,14 @@ from ledger.commands import parse_command
 from ledger.determinations import OUTCOMES, CCGDeterminations, determinations_id
 from ledger.diff import differences, explain
 from ledger.domain import stream_id
-from ledger.engine import decide_with_engine
+from ledger.engine import Decision, decide_with_engine
 from ledger.errors import (
     ConcurrencyConflict,
+    DecisionUnchanged,
     InvalidCommand,
     LedgerError,
     NotFound,
+    NothingRecorded,
     RuleViolation,
 )
 from ledger.scheme import get_scheme
@@ -199,6 +201,42 @@ class Determinations:
         located = self.ledger.store.locate(str(determinations_id(ccg, scheme)), [version])
         return located[version][1]
 
+    # -- deciding ----------------------------------------------------------------
+
+    def decision(
+        self, ccg: str, scheme: str, *, as_of: str | None = None, position: int | None = None
+    ) -> Decision:
+        """The decision at a point, refused when the CCG's record held nothing then.
+
+        Decided from no facts, the engine answers a £0 provisional premium,
+        which a reader takes for a finding. What is true is that nothing was
+        recorded yet: :class:`NothingRecorded` says so and where the record
+        starts, so the user can ask again from there.
+        """
+        decision = self.ledger.decision(ccg, scheme, as_of=as_of, position=position)
+        self._check_recorded(ccg, scheme, decision.document, "there is no decision to show")
+        return decision
+
+    def _check_recorded(self, ccg: str, scheme: str, document: dict[str, Any], so: str) -> None:
+        point = int(document["position"])
+        if self.ledger.stream_version_at(ccg, scheme, point):
+            return
+        first = self.ledger.store.locate(str(stream_id(ccg, scheme)), [1]).get(1)
+        if first is None:
+            raise NothingRecorded(
+                f"nothing has been recorded yet for {ccg} in {scheme} (its record has no "
+                f"events), so {so}",
+                field="ccg",
+            )
+        moment = f" ({document['as_of']})" if document.get("as_of") else ""
+        raise NothingRecorded(
+            f"nothing was recorded yet for {ccg} in {scheme} at log position {point}{moment}, "
+            f"so {so}; its first event is at log position {first[0]}, recorded "
+            f"{us_to_iso(first[1])}",
+            field="ccg",
+            allowed=f"log positions from {first[0]}",
+        )
+
     # -- issuing -----------------------------------------------------------------
 
     def issue(
@@ -210,17 +248,28 @@ class Determinations:
         reason: str | None = None,
         appeal_id: str | None = None,
         idempotency_key: str | None = None,
+        force: bool = False,
     ) -> dict[str, Any]:
         """Issue the decision as it stands now (the Board's determination).
 
         The document, its log position, engine version and inputs digest are
         stored as they are; a later issue names the one it replaces. A retry
         with the same ``idempotency_key`` returns the first issue.
+
+        Refused, unless ``force``, when the record holds no events
+        (:class:`NothingRecorded`: there is nothing to determine) or when the
+        inputs digest equals the latest issue's (:class:`DecisionUnchanged`:
+        the same facts give the same decision). A revision after an upheld
+        appeal is due whatever the remedy changed, so it is never "unchanged".
         """
 
         def change(desk: CCGDeterminations) -> str:
             desk.check_revision_allowed(appeal_id)
             document = self.ledger.decision(ccg, scheme).document
+            if not force:
+                self._check_recorded(ccg, scheme, document, "there is no decision to issue")
+                if appeal_id is None:
+                    self._check_changed(desk, document)
             issue_id = f"{ccg}.{scheme}.{len(desk.issued) + 1}"
             desk.issue_decision(
                 issue_id,
@@ -248,6 +297,17 @@ class Determinations:
         issue_id = self._retrying(ccg, scheme, actor, change, keyed)
         return self.issued_decision(ccg, scheme, issue_id)
 
+    def _check_changed(self, desk: CCGDeterminations, document: dict[str, Any]) -> None:
+        latest = desk.issued.get(desk.latest) if desk.latest else None
+        if latest is None or latest["document"]["inputs_digest"] != document["inputs_digest"]:
+            return
+        raise DecisionUnchanged(
+            f"the decision for {desk.ccg} in {desk.scheme} has not changed since "
+            f"{latest['issue_id']} was issued (computed at log position {latest['position']}; "
+            f"same inputs digest {document['inputs_digest']}), so issuing it again would "
+            "only repeat it"
+        )
+
     def issue_all(
         self,
         scheme: str,
@@ -256,12 +316,18 @@ class Determinations:
         reason: str | None = None,
         progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
         idempotency_key: str | None = None,
-    ) -> list[dict[str, Any]]:
+        force: bool = False,
+    ) -> dict[str, Any]:
         """Issue the current decision of every CCG in a scheme (one Board command).
 
         Each CCG's issue is its own transaction. With ``idempotency_key`` each is
         stored under ``KEY@CCG``, so a retry after a failure part-way returns the
         issues already made and makes only the missing ones.
+
+        A CCG whose issue would be refused (nothing recorded, or unchanged since
+        its latest issue) is skipped and reported under ``skipped`` rather than
+        failing the whole command: the year-end run issues what is due and says
+        what it left. ``force`` issues every CCG regardless.
         """
         get_scheme(scheme)
         if idempotency_key is not None and (
@@ -276,16 +342,23 @@ class Determinations:
         if progress is not None:
             codes = progress(codes)
         out = []
+        skipped = []
         for ccg in codes:
             key = None if idempotency_key is None else f"{idempotency_key}@{ccg}"
-            issued = self.issue(ccg, scheme, actor=actor, reason=reason, idempotency_key=key)
+            try:
+                issued = self.issue(
+                    ccg, scheme, actor=actor, reason=reason, idempotency_key=key, force=force
+                )
+            except (NothingRecorded, DecisionUnchanged) as e:
+                skipped.append({"ccg": ccg, "code": e.code, "reason": e.message})
+                continue
             out.append(
                 {
                     k: issued[k]
                     for k in ("issue_id", "ccg", "position", "payable_pence", "status", "replaces")
                 }
             )
-        return out
+        return {"scheme": scheme, "count": len(out), "issued": out, "skipped": skipped}
 
     def _summary(self, desk: CCGDeterminations, entry: dict[str, Any]) -> dict[str, Any]:
         doc = entry["document"]
@@ -344,18 +417,32 @@ class Determinations:
     def diff(
         self, ccg: str, scheme: str, old: dict[str, Any], new: dict[str, Any]
     ) -> dict[str, Any]:
-        """Explain the change between two decisions, each named by issue, time or position."""
-        return explain(self._document(ccg, scheme, old), self._document(ccg, scheme, new))
+        """Explain the change between two decisions, each named by issue, time or position.
 
-    def _document(self, ccg: str, scheme: str, spec: dict[str, Any]) -> dict[str, Any]:
+        A point where the record held nothing has no decision to compare, so it
+        is refused (:class:`NothingRecorded`, naming the end) like a decision there.
+        """
+        return explain(
+            self._document(ccg, scheme, old, "from"), self._document(ccg, scheme, new, "to")
+        )
+
+    def _document(self, ccg: str, scheme: str, spec: dict[str, Any], end: str) -> dict[str, Any]:
         if spec.get("issue_id"):
             document: dict[str, Any] = self.issued_decision(ccg, scheme, spec["issue_id"])[
                 "document"
             ]
             return document
-        return self.ledger.decision(
-            ccg, scheme, as_of=spec.get("as_of"), position=spec.get("position")
-        ).document
+        try:
+            return self.decision(
+                ccg, scheme, as_of=spec.get("as_of"), position=spec.get("position")
+            ).document
+        except NothingRecorded as e:
+            given = next((k for k in ("position", "as_of") if spec.get(k) is not None), None)
+            raise NothingRecorded(
+                f"{end}: {e.message}",
+                field=f"{end}_{given}" if given else end,
+                allowed=e.allowed,
+            ) from None
 
     # -- appeals -----------------------------------------------------------------
 

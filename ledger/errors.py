@@ -71,6 +71,28 @@ class NotFound(LedgerError):
     code = "not-found"
 
 
+class NothingRecorded(NotFound):
+    """The CCG's record held no events at the moment asked about.
+
+    Decided from no facts at all, the engine would show a £0 provisional
+    premium, which reads as a finding; there is none. So a decision (or an
+    issue) at such a moment is refused, saying where the record starts.
+    """
+
+    code = "nothing-recorded"
+
+
+class DecisionUnchanged(RuleViolation):
+    """Issuing would repeat the CCG's latest issue: the same inputs, so the same decision.
+
+    An issue is a determination the CCG can appeal; a second, identical one
+    only lengthens the chain. The Board can still force it (a re-issue for the
+    record's sake), and a revision that follows an upheld appeal is never refused.
+    """
+
+    code = "decision-unchanged"
+
+
 class ConcurrencyConflict(LedgerError):
     """The stream moved on since the caller last read it (optimistic concurrency)."""
 

@@ -26,6 +26,7 @@ from api.auth import allow, current_token, known_scheme
 from api.context import ledger
 from api.jsonio import Blueprint
 from api.schemas import IdempotencyHeaders
+from ledger.errors import DecisionUnchanged, NothingRecorded
 
 blp = Blueprint(
     "determinations",
@@ -109,16 +110,24 @@ class IssuedDecisionsView(MethodView):
         Stored as it is, never changed: the document, its log position, engine
         version and inputs digest. A later issue names the one it replaces; with
         `appeal_id` it is the revised decision that follows that upheld appeal.
+        Refused when the record has no events (404 `nothing-recorded`) or the
+        decision is unchanged since the latest issue (422 `decision-unchanged`),
+        unless the body says `"force": true`.
         """
         replayed = seen_before(idempotency_key)
-        issued = ledger().determinations.issue(
-            ccg,
-            scheme,
-            actor=current_token().actor,
-            reason=body.get("reason"),
-            appeal_id=body.get("appeal_id"),
-            idempotency_key=idempotency_key,
-        )
+        try:
+            issued = ledger().determinations.issue(
+                ccg,
+                scheme,
+                actor=current_token().actor,
+                reason=body.get("reason"),
+                appeal_id=body.get("appeal_id"),
+                idempotency_key=idempotency_key,
+                force=body["force"],
+            )
+        except (NothingRecorded, DecisionUnchanged) as e:
+            hint = '; send "force": true to issue it anyway'
+            raise type(e)(e.message + hint, field="force", allowed=[True]) from None
         location = issue_location(ccg, scheme, issued["issue_id"])
         return document(issued, 201, location, replayed=replayed)
 
@@ -137,7 +146,9 @@ class IssueAllView(MethodView):
         Each CCG's issue is stored on its own; this takes a few seconds for all
         211 CCGs, so send it once and read the result. With an Idempotency-Key
         (at most 196 characters) a retry after a failure part-way returns the
-        issues already made and makes only the missing ones.
+        issues already made and makes only the missing ones. A CCG with no
+        events, or unchanged since its latest issue, is skipped and listed under
+        `skipped` (with `"force": true`, issued anyway).
         """
         known_scheme(scheme)
         issued = ledger().determinations.issue_all(
@@ -145,8 +156,9 @@ class IssueAllView(MethodView):
             actor=current_token().actor,
             reason=body.get("reason"),
             idempotency_key=idempotency_key,
+            force=body["force"],
         )
-        return document({"scheme": scheme, "count": len(issued), "issued": issued}, 201)
+        return document(issued, 201)
 
 
 # -- reading ------------------------------------------------------------------

@@ -62,9 +62,12 @@ class DecisionView(MethodView):
         """The premium decision, now or as it stood at a recorded time or log position.
 
         `as_of` uses only events recorded at or before that instant; `position`
-        only events at or before that log position; give at most one.
+        only events at or before that log position; give at most one. A moment
+        when the record held no events has no decision: 404 `nothing-recorded`,
+        naming the record's first event.
         """
-        document = ledger().decision(ccg, scheme, as_of=as_of, position=position).document
+        decision = ledger().determinations.decision(ccg, scheme, as_of=as_of, position=position)
+        document = decision.document
         return json_with_etag(document, ccg, scheme, version_at(ccg, scheme, document["position"]))
 
 

@@ -303,7 +303,8 @@ def _later(days: int) -> Callable[[QPLedger, str, str], None]:
     def arrange(ledger: QPLedger, issue_id: str, appeal_id: str) -> None:
         _dismiss(ledger, issue_id, appeal_id)
         if days > 30:
-            ledger.determinations.issue(CCG, SCHEME, actor="board#setup")
+            # Nothing changed since the first issue: the Board re-issues it anyway.
+            ledger.determinations.issue(CCG, SCHEME, actor="board#setup", force=True)
         real = ledger.store.clock
         ledger.store.clock = lambda: real() + days * DAY_US
 
@@ -643,18 +644,38 @@ def test_writes_take_json_only(client, headers, ledger: QPLedger) -> None:
 
 
 def test_issuing_for_every_ccg(sqlite_app) -> None:
-    """One Board command issues all 211; a CCG issued before gets a replacing issue."""
+    """One Board command issues every CCG that is due and lists the ones it skipped.
+
+    Skipped: a CCG with no events, and one unchanged since its latest issue.
+    With ``force`` all 211 are issued, and a CCG issued before gets a replacing issue.
+    """
     from apikit import headers_factory
 
     client, headers = sqlite_app.test_client(), headers_factory(sqlite_app)
+    ledger = sqlite_app.extensions["qp_ledger"]
+    for ccg in (CCG, OTHER_CCG):
+        ledger.execute(
+            {"type": "population_recorded", "ccg": ccg, "scheme": SCHEME, "population": 1000}
+            | {"source": "test"},
+            actor="board#setup",
+        )
     first = created(post(client, headers, "board", f"{RECORD}/issued-decisions", {}))
-    everyone = created(
-        post(client, headers, "board", f"/schemes/{SCHEME}/issued-decisions", {"reason": "Q4"})
-    )
-    assert everyone["count"] == len(everyone["issued"]) == 211
+    path = f"/schemes/{SCHEME}/issued-decisions"
+    due = created(post(client, headers, "board", path, {"reason": "Q4"}))
+    assert due["count"] == len(due["issued"]) == 1
+    assert [(i["ccg"], i["replaces"]) for i in due["issued"]] == [(OTHER_CCG, None)]
+    skipped = {s["ccg"]: s for s in due["skipped"]}
+    assert len(skipped) == 210
+    assert skipped[CCG]["code"] == "decision-unchanged"
+    assert f"has not changed since {first['issue_id']}" in skipped[CCG]["reason"]
+    assert skipped["00D"]["code"] == "nothing-recorded"
+    assert "nothing has been recorded yet for 00D" in skipped["00D"]["reason"]
+
+    everyone = created(post(client, headers, "board", path, {"reason": "Q4", "force": True}))
+    assert everyone["count"] == len(everyone["issued"]) == 211 and everyone["skipped"] == []
     (ours,) = [i for i in everyone["issued"] if i["ccg"] == CCG]
     assert ours["replaces"] == first["issue_id"]
-    assert sum(1 for i in everyone["issued"] if i["replaces"] is None) == 210
+    assert sum(1 for i in everyone["issued"] if i["replaces"] is None) == 209
 
 
 # -- Idempotency-Key on issue and appeal writes --------------------------------
@@ -727,7 +748,7 @@ def test_a_retried_issue_or_appeal_write_stores_once(client, headers, ledger: QP
     new_appeal = f"{RECORD}/appeals/{lodged['appeal_id']}/evidence"
     _refused_as_reused(client, headers, "ccg", new_appeal, {"text": "t"}, "app-2", ledger)
     # Keys are per caller: the Board's "app-2" is its own.
-    r = _keyed(client, headers, "board", f"{RECORD}/issued-decisions", {}, "app-2")
+    r = _keyed(client, headers, "board", f"{RECORD}/issued-decisions", {"force": True}, "app-2")
     assert r.status_code == 201 and "Idempotent-Replayed" not in r.headers
 
 
@@ -736,7 +757,8 @@ def test_racing_retries_of_one_lodging_store_one_appeal(ledger: QPLedger) -> Non
 
     issue_id, appeal_id = _arrange(ledger)
     _dismiss(ledger, issue_id, appeal_id)
-    revised = ledger.determinations.issue(CCG, SCHEME, actor="board#setup")["issue_id"]
+    revised = ledger.determinations.issue(CCG, SCHEME, actor="board#setup", force=True)
+    revised = revised["issue_id"]
     results: list[str] = []
     errors: list[BaseException] = []
 
@@ -773,17 +795,19 @@ def test_a_retried_issue_for_every_ccg_resumes(sqlite_app) -> None:
     actor = sqlite_app.extensions["qp_tokens"].authenticate(board["Authorization"][7:]).actor
     early = {
         ccg: ledger.determinations.issue(
-            ccg, SCHEME, actor=actor, reason="Q4", idempotency_key=f"year-end@{ccg}"
+            ccg, SCHEME, actor=actor, reason="Q4", idempotency_key=f"year-end@{ccg}", force=True
         )["issue_id"]
         for ccg in (CCG, OTHER_CCG)
     }
-    everyone = created(_keyed(client, headers, "board", path, {"reason": "Q4"}, "year-end"))
+    # Forced, so every CCG is issued (most have no events): the retry must make 209.
+    forced = {"reason": "Q4", "force": True}
+    everyone = created(_keyed(client, headers, "board", path, forced, "year-end"))
     assert everyone["count"] == 211
     by_ccg = {i["ccg"]: i for i in everyone["issued"]}
     assert {ccg: by_ccg[ccg]["issue_id"] for ccg in early} == early
     assert all(i["replaces"] is None for i in everyone["issued"])  # nothing issued twice
     stored = ledger.max_position()
-    again = created(_keyed(client, headers, "board", path, {"reason": "Q4"}, "year-end"))
+    again = created(_keyed(client, headers, "board", path, forced, "year-end"))
     assert again == everyone and ledger.max_position() == stored
     # Another body under the key is refused at the first CCG, storing nothing.
     r = _keyed(client, headers, "board", path, {"reason": "other"}, "year-end")

@@ -100,7 +100,8 @@ def test_cli_create_list_revoke(sqlite_url) -> None:
     assert TokenStore(sqlite_url).authenticate(auditor["token"]) is None
     assert runner.invoke(main, ["tokens", "revoke", "nope", *db]).exit_code == 1
     bad = runner.invoke(main, ["tokens", "create", "--role", "ccg", "--org", "ZZZ", *db])
-    assert bad.exit_code == 2 and "unknown CCG" in bad.stderr
+    # An unknown CCG is refused (exit 1), as by every command (docs/cli.md).
+    assert bad.exit_code == 1 and "unknown CCG" in bad.stderr
     assert runner.invoke(main, ["tokens", "create", "--role", "root", *db]).exit_code == 2
 
 

@@ -1,7 +1,8 @@
 """The real ``qp-ledger`` console script, run as a user would (docs/contract.md).
 
-Exit codes (ledger/cli.py): 0 success; 1 when an import rejected any line;
-2 for a usage error (bad option, unknown CCG or scheme, unreadable file).
+Exit codes (docs/cli.md): 0 success; 1 refused or not found (an import that
+rejected any line, an unknown CCG, nothing recorded at that point); 2 for a
+usage error (bad option or argument, unreadable file).
 """
 
 from __future__ import annotations
@@ -223,27 +224,42 @@ def test_decision_by_position_and_as_of(loaded: Path) -> None:
         "--json",
         db=loaded,
     )
-    assert before.returncode == 0, before.stderr
-    nothing = json.loads(before.stdout)
-    assert (nothing["position"], nothing["population"], nothing["payable_pence"]) == (0, None, 0)
+    # Before the record's first event there is no decision (not a £0 one): say so.
+    assert before.returncode == 1, before.stderr
+    assert before.stdout == ""
+    first = json.loads(
+        qp("history", "06F", "--scheme", SCHEME, "--json", db=loaded).stdout.splitlines()[0]
+    )
+    assert (
+        "error: nothing was recorded yet for 06F in qp-2013-14 at log position 0 "
+        "(2013-04-01T00:00:00.000000Z), so there is no decision to show; its first event is "
+        f"at log position 1, recorded {first['recorded_at']}"
+    ) in before.stderr
 
 
 def test_refused_decisions_exit_non_zero_with_a_clear_message(loaded: Path) -> None:
     future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for args, message in [
-        (["ZZZ", "--scheme", SCHEME], "unknown CCG code 'ZZZ'"),
+    for args, message, code in [
+        (["ZZZ", "--scheme", SCHEME], "unknown CCG code 'ZZZ'", 1),
         (
             ["06F", "--scheme", SCHEME, "--position", "99"],
             "position: 99 is beyond the end of the log (7)",
+            1,
         ),
-        (["06F", "--scheme", SCHEME, "--as-of", future], "is in the future"),
+        (["06F", "--scheme", SCHEME, "--as-of", future], "is in the future", 1),
         (
             ["06F", "--scheme", SCHEME, "--position", "3", "--as-of", "2014-01-01T00:00:00Z"],
             "give --as-of or --position, not both",
+            2,
+        ),
+        (
+            ["06F", "--scheme", SCHEME, "--as-of", "yesterday"],
+            "'yesterday' is not an ISO-8601 date-time",
+            2,
         ),
     ]:
         result = qp("decision", *args, "--json", db=loaded)
-        assert result.returncode != 0, args
+        assert result.returncode == code, (args, result.stderr)
         assert message in result.stderr, (args, result.stderr)
         assert result.stdout == "", args
         assert "Traceback" not in result.stderr

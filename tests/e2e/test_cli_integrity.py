@@ -6,8 +6,8 @@ files these commands write and checks them with nothing but the pure
 verifier (``python -m ledger.integrity.verifier``) and the published key.
 Forged input — proofs with attacker-chosen, empty or oversized paths, wrong
 sizes, forged checkpoints, junk files — is refused with a clear message and
-a non-zero exit, never a traceback. Exit codes: 0 ok; 1 not verified; 2 a
-usage error (ledger/cli_integrity.py).
+a non-zero exit, never a traceback. Exit codes (docs/cli.md): 0 ok; 1 not
+verified, or nothing in the log to prove; 2 a usage error.
 """
 
 from __future__ import annotations
@@ -268,10 +268,12 @@ def test_forged_proofs_and_checkpoints_are_refused_clearly(
         (["leaf", "--", "-3"], "not a log position"),
     ],
 )
-def test_requests_the_log_cannot_answer_are_usage_errors(
+def test_requests_the_log_cannot_answer_are_refused(
     workdir: Path, args: list[str], message: str
 ) -> None:
-    error = refused(qp(workdir, *args), 2)
+    # The log was asked and has no such position or tree size: refused (1), as
+    # `decision --position` beyond the log is; not a malformed command line (2).
+    error = refused(qp(workdir, *args), 1)
     assert error.startswith("error: ") and message in error
 
 

@@ -97,7 +97,7 @@ def test_superseded_decision_after_the_window(ledger: QPLedger) -> None:
     issue_id, appeal = _setup(ledger)
     desk = ledger.determinations
     desk.determine_appeal("06F", S, appeal, outcome="dismissed", determination="no", actor="board")
-    desk.issue("06F", S, actor="board")
+    desk.issue("06F", S, actor="board", force=True)  # unchanged, re-issued for the record
     real = ledger.store.clock
     ledger.store.clock = lambda: real() + 45 * DAY_US
     refused(
