@@ -16,7 +16,13 @@ RUN pip install ".[postgres]" && rm -rf /src
 
 # An unprivileged user; its home is the working directory, so the embedded
 # SQLite default (qp-ledger.db) is writable when no database URL is given.
-RUN useradd --create-home --uid 10001 qp
+# /var/lib/qp-ledger/keys holds the checkpoint signing key (a volume in
+# docker-compose.yml): created here, owned by qp and private, so a new named
+# volume mounted on it starts with that owner and mode.
+RUN useradd --create-home --uid 10001 qp \
+    && mkdir -p /var/lib/qp-ledger/keys \
+    && chown -R qp:qp /var/lib/qp-ledger \
+    && chmod 700 /var/lib/qp-ledger/keys
 USER qp
 WORKDIR /home/qp
 

@@ -76,6 +76,7 @@ TITLES: dict[str, str] = {
     "method-not-allowed": "Method not allowed",
     "content-too-large": "The body is too large",
     "internal-server-error": "Internal server error",
+    "database-unavailable": "The database is unavailable; retry shortly",
     "not-ready": "Not ready",
 }
 
@@ -189,9 +190,11 @@ def handle_http_exception(error: HTTPException) -> Response:
         )
     if status >= 500:
         original = getattr(error, "original_exception", None)
+        if isinstance(original, Exception):
+            return handle_unexpected(original)
         if original is not None:
             log.error("unexpected error on %s %s", request.method, request.path, exc_info=original)
-        detail = "The server failed to handle the request; nothing was stored."
+        detail = "The server failed to handle the request. " + outcome_unknown()
     elif status == 404:
         detail = f"There is no resource at {request.path}."
     elif status == 405:
@@ -207,12 +210,51 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem_response(status, code, detail, headers=headers)
 
 
+#: Errors that mean "the database did not answer" (connection lost, server
+#: restarting, SQLite busy), as raised by SQLAlchemy, the DB-API drivers and
+#: eventsourcing's wrappers of both. Names, not imports: psycopg2 is optional.
+UNAVAILABLE = frozenset({"OperationalError", "InterfaceError", "DisconnectionError"})
+#: Seconds a client should wait before retrying when the database is unavailable.
+RETRY_AFTER_SECONDS = 2
+
+
+def database_unavailable(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in UNAVAILABLE:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def outcome_unknown() -> str:
+    """What a failed request may have done: reads change nothing; a write may have committed."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return "Nothing was changed."
+    return (
+        "Whether the write was stored is not known: retry it with the same "
+        "Idempotency-Key (a stored write is then answered, not repeated), or read the "
+        "record's history before sending it again."
+    )
+
+
 def handle_unexpected(error: Exception) -> Response:
+    if database_unavailable(error):
+        # No parameters in the log line: hide_parameters is set on every engine.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
+        return problem_response(
+            503,
+            "database-unavailable",
+            "The database did not answer. " + outcome_unknown(),
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     log.error("unexpected error on %s %s", request.method, request.path, exc_info=error)
     return problem_response(
         500,
         "internal-server-error",
-        "The server failed to handle the request; nothing was stored.",
+        "The server failed to handle the request. " + outcome_unknown(),
     )
 
 

@@ -316,7 +316,9 @@ class QPLedger(Application[UUID]):
             event_id=event_id(oid, version),
             version=version,
             position=position,
-            recorded_at=us_to_iso(self._recorded_us(position)),
+            recorded_at=us_to_iso(
+                self.store.recorded_us_written(position) or self._recorded_us(position)
+            ),
         )
 
     def import_lines(

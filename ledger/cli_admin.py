@@ -267,32 +267,27 @@ def serve(
         "worker_class": "gthread",
         "accesslog": "-",
         "errorlog": "-",
+        # Credentials a client put in a URL never reach the access log.
+        "logger_class": "api.access_log.RedactingLogger",
         "timeout": 60,
+        # Ctrl-C or SIGTERM: requests in flight get this long, then workers stop.
+        "graceful_timeout": 5,
         "proc_name": "qp-ledger",
         # No per-user control socket: several servers (or a read-only home) must not clash.
         "control_socket_disable": True,
     }
     url = database_url or database_url_from_env() or DEFAULT_DATABASE_URL
+    child = None
     if projector if projector is not None else url.startswith("sqlite"):
-        # The projector runs in the gunicorn master (workers are forked without it)
-        # and stops with it, finishing or rolling back the batch in hand.
-        group = start_projectors(url)
-        options["on_exit"] = lambda _server: (group.stop(), group.join(10))
-        click.echo("projecting the read models in this process", err=True)
+        # A process of its own, never threads in the master: see ledger/projections/child.py.
+        from ledger.projections.child import ProjectorProcess
+
+        child = ProjectorProcess(url)
+        child.start()
+        click.echo(f"projecting the read models (projector process {child.pid})", err=True)
     click.echo(f"serving QP Ledger on http://{host}:{port} (docs: /docs)", err=True)
-    gunicorn_application(options, config).run()
-
-
-def start_projectors(url: str) -> Any:
-    from ledger.projections import (
-        PROJECTIONS,
-        ProjectorGroup,
-        ReadModelDatabase,
-        open_followed_ledger,
-    )
-
-    group = ProjectorGroup(
-        open_followed_ledger(url), ReadModelDatabase(url, ping=False), list(PROJECTIONS)
-    )
-    group.start()
-    return group
+    try:
+        gunicorn_application(options, config).run()
+    finally:
+        if child is not None:
+            child.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -68,8 +69,22 @@ def _url(database_url: str | None) -> str:
     help="Most events applied in one transaction.",
 )
 @click.option("--once", is_flag=True, help="Catch up with the head of the log, then exit.")
+@click.option(
+    "--stop-with-parent",
+    "parent_pid",
+    type=int,
+    default=None,
+    hidden=True,
+    help="Stop when process PID is gone (used by `serve`, which starts the projector).",
+)
 @db_option
-def project(names: tuple[str, ...], batch_size: int, once: bool, database_url: str | None) -> None:
+def project(
+    names: tuple[str, ...],
+    batch_size: int,
+    once: bool,
+    parent_pid: int | None,
+    database_url: str | None,
+) -> None:
     """Keep the read models up to date: follow the log until stopped.
 
     New events arrive by LISTEN/NOTIFY on PostgreSQL and by polling on
@@ -106,7 +121,9 @@ def project(names: tuple[str, ...], batch_size: int, once: bool, database_url: s
         group.start()
         click.echo(f"projecting {', '.join(p.name for p in group.projectors)}", err=True)
         while not group.stop_event.wait(0.5):
-            pass
+            if parent_pid is not None and os.getppid() != parent_pid:
+                click.echo("the server that started this projector is gone: stopping", err=True)
+                group.stop()
         group.join()
         stats = {p.name: p.stats.__dict__ for p in group.projectors}
         _emit({"stopped": True, "positions": group.positions(), "stats": stats})

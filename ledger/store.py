@@ -13,11 +13,13 @@ index lookups, never a scan of the log.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import (
@@ -34,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.orm import Session
 
+from ledger.gc_pause import gc_paused
 from ledger.integrity.store_integration import IntegrityRecorderMixin
 
 _BIG = BigInteger().with_variant(Integer(), "sqlite")
@@ -87,6 +90,27 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         #: The ledger's clock (microseconds). Tests may replace it to move time on;
         #: recorded time stays strictly increasing whatever it returns.
         self.clock = now_us
+        self._written = threading.local()
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Insert in one transaction; on SQLite, with no GC pause inside its write lock."""
+        self._written.recorded = {}
+        if self.datastore.is_sqlite_filedb:
+            with gc_paused():
+                return super().insert_events(stored_events, **kwargs)
+        return super().insert_events(stored_events, **kwargs)
+
+    def recorded_us_written(self, position: int) -> int | None:
+        """The recorded time this thread's last insert gave a position (no query).
+
+        A receipt must come from the write's own transaction: reading it back
+        afterwards is a second round trip that can fail after the commit, and
+        a client told "failed" would then retry a write that was stored.
+        """
+        recorded: dict[int, int] = getattr(self._written, "recorded", {})
+        return recorded.get(position)
 
     def _insert_stored_events(
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -110,6 +134,7 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
                 }
             )
         session.execute(self.index.insert(), rows)
+        self._written.recorded = {row["position"]: row["recorded_us"] for row in rows}
         # Hash chain and Merkle log, in the same transaction (ledger/integrity/).
         self._record_integrity(session, stored_events, rows)
         retry = kwargs.get("idempotency")
@@ -210,7 +235,23 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
             )
 
 
+class LedgerDatastore(SQLAlchemyDatastore):
+    """The library's datastore, with an engine that never logs statement parameters.
+
+    SQLAlchemy puts a failed statement's parameters in the exception text,
+    which the server logs: an event's personal data, an idempotency key, a
+    token's hash. ``hide_parameters`` keeps the statement and drops the values.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        url = kwargs.get("url")
+        if url and "creator" not in kwargs:
+            kwargs.setdefault("hide_parameters", True)
+        super().__init__(**kwargs)
+
+
 class Factory(SQLAlchemyFactory):
     """``PERSISTENCE_MODULE=ledger.store`` selects this factory."""
 
+    datastore_class = LedgerDatastore
     application_recorder_class = LedgerRecorder

@@ -112,7 +112,8 @@ class TokenStore:
     def __init__(self, database_url: str | None = None, *, engine: Engine | None = None):
         self._owns_engine = engine is None
         self.engine = engine or create_engine(
-            database_url or database_url_from_env() or DEFAULT_DATABASE_URL
+            database_url or database_url_from_env() or DEFAULT_DATABASE_URL,
+            hide_parameters=True,  # a failed lookup's parameters would log a token's hash
         )
         self.table = tokens_table()
         self.table.metadata.create_all(self.engine, checkfirst=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import (
@@ -46,6 +46,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from ledger.gc_pause import gc_paused
+
 BIG = BigInteger().with_variant(Integer(), "sqlite")
 #: Arbitrary constant: the PostgreSQL advisory lock that serialises setting up tables.
 SETUP_LOCK = 0x51504C4544474552  # "QPLEDGER"
@@ -64,7 +66,7 @@ def make_engine(database_url: str, *, ping: bool = True) -> Engine:
     connection then fails the batch, which the projector retries anyway.
     """
     if database_url.startswith("sqlite"):
-        engine = create_engine(database_url, connect_args={"timeout": 30})
+        engine = create_engine(database_url, hide_parameters=True, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
@@ -83,6 +85,7 @@ def make_engine(database_url: str, *, ping: bool = True) -> Engine:
     return create_engine(
         database_url,
         pool_pre_ping=ping,
+        hide_parameters=True,  # failed statements are logged: no data or keys in logs
         isolation_level="READ COMMITTED",
         # UPDATE executemany in pages (psycopg2.extras.execute_batch), not row by row.
         executemany_mode="values_plus_batch",
@@ -131,8 +134,13 @@ class ReadModelDatabase:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction (committed on success, rolled back on any error)."""
-        with self.engine.connect() as conn:
+        """One write transaction (committed on success, rolled back on any error).
+
+        On SQLite it holds the database's one write lock, so no garbage
+        collection pause may land inside it (``ledger/gc_pause.py``).
+        """
+        paused = gc_paused() if self.dialect == "sqlite" else nullcontext()
+        with paused, self.engine.connect() as conn:
             conn.execution_options(qp_write=True)
             with conn.begin():
                 yield conn

@@ -26,6 +26,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,7 @@ class Projector:
         memo: DecisionMemo | None = None,
         building: int | None = None,
         idle_interval: float = IDLE_INTERVAL,
+        turn: AbstractContextManager[Any] | None = None,
     ) -> None:
         self.spec: ReadModel = read_model(name)
         self.name = self.spec.name
@@ -89,6 +91,9 @@ class Projector:
         #: The generation a rebuild is filling (None: follow the active one).
         self.building = building
         self.folder = DecisionFolder(ledger, memo)
+        #: Held while applying a batch; projectors sharing a SQLite file share one
+        #: (see ProjectorGroup), so a batch's transaction never competes for the GIL.
+        self.turn = turn if turn is not None else nullcontext()
         self.stats = ProjectorStats()
         self.view: ReadModelView
         self.projection: ReadModelProjection[Any]
@@ -108,7 +113,8 @@ class Projector:
 
     def apply(self, items: Sequence[Item]) -> None:
         """One batch, one transaction; raises TrackingConflict if someone else moved on."""
-        self.projection.process_batch(items, previous=self.position)
+        with self.turn:
+            self.projection.process_batch(items, previous=self.position)
         self.position = items[-1][1].notification_id
         self.stats.batches += 1
         self.stats.events += len(items)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 
 import pytest
 from click.testing import CliRunner
@@ -103,50 +102,3 @@ def test_cli_create_list_revoke(sqlite_url) -> None:
     # An unknown CCG is refused (exit 1), as by every command (docs/cli.md).
     assert bad.exit_code == 1 and "unknown CCG" in bad.stderr
     assert runner.invoke(main, ["tokens", "create", "--role", "root", *db]).exit_code == 2
-
-
-def test_serve_loads_the_demo_only_into_an_empty_database(sqlite_url, monkeypatch) -> None:
-    """`serve --demo` imports the demo year into an empty ledger; gunicorn itself is stubbed."""
-    import ledger.cli_admin as admin
-    from ledger.application import QPLedger
-
-    started: list[dict] = []
-
-    class FakeServer:
-        def __init__(self, options, config):
-            started.append({"options": options, "config": config})
-
-        def run(self):
-            # gunicorn calls on_exit when the master stops: the in-process projector
-            # started for SQLite must stop with it.
-            self.options = started[-1]["options"]
-            if "on_exit" in self.options:
-                self.options["on_exit"](None)
-
-    monkeypatch.setattr(admin, "gunicorn_application", FakeServer)
-    monkeypatch.setattr(
-        "ledger.demo.demo_commands",
-        lambda: [
-            {
-                "type": "population_recorded",
-                "ccg": "06F",
-                "scheme": "qp-2013-14",
-                "population": 449953,
-                "source": "demo",
-            }
-        ],
-    )
-    runner = CliRunner()
-    first = runner.invoke(main, ["serve", "--demo", "--port", "8123", "--database-url", sqlite_url])
-    assert first.exit_code == 0, first.output
-    assert "loaded the demo year" in first.stderr
-    assert started[0]["options"]["bind"] == "127.0.0.1:8123"
-    assert started[0]["config"] == {"QP_LEDGER_DATABASE_URL": sqlite_url}
-    assert "projecting the read models in this process" in first.stderr
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("qp-project-")]
-    again = runner.invoke(main, ["serve", "--demo", "--database-url", sqlite_url])
-    assert "already has events" in again.stderr
-    ledger = QPLedger(sqlite_url)
-    assert ledger.max_position() == 2  # the record's opening and the one demo command
-    ledger.close()
-    assert started[1]["options"]["bind"] == "127.0.0.1:8000"
