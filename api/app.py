@@ -66,7 +66,7 @@ class LedgerApi(Api):  # type: ignore[misc]
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
     def _register_swagger_ui_rule(self, blueprint: Blueprint) -> None:
-        """Serve Swagger UI's files from the installed swagger-ui-bundle, and send / to /docs.
+        """Serve Swagger UI's files from the installed swagger-ui-bundle; send / to the console.
 
         A page that loads its script from a CDN is blank offline and tells a
         third party who reads the docs (issue 9, item 11). These routes join
@@ -76,7 +76,7 @@ class LedgerApi(Api):  # type: ignore[misc]
         blueprint.add_url_rule(
             f"{SWAGGER_UI_ASSETS}<filename>", "swagger_ui_asset", _swagger_ui_asset
         )
-        blueprint.add_url_rule("/", "root", lambda: redirect("/docs", code=302))
+        blueprint.add_url_rule("/", "root", lambda: redirect("/console/", code=302))
 
 
 def _swagger_ui_asset(filename: str) -> Response:
@@ -91,7 +91,7 @@ def _swagger_ui_asset(filename: str) -> Response:
 
 def build_app(config: Mapping[str, Any] | None = None, *, ledger: QPLedger | None = None) -> Flask:
     """Build the API. ``config`` overrides the environment; ``ledger`` an already open one."""
-    from api import reports
+    from api import console, reports
     from api.views import commands, determinations, health, integrity, records, reference
 
     app = Flask("api")
@@ -157,6 +157,7 @@ def build_app(config: Mapping[str, Any] | None = None, *, ledger: QPLedger | Non
         reports.blp,
     ):
         api.register_blueprint(blueprint)
+    console.init_app(app)
     register_error_handlers(app)  # after Api, whose own HTTPException handler this replaces
 
     @app.before_request

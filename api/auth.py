@@ -193,7 +193,11 @@ def known_scheme(scheme: str) -> None:
 
 
 def authorise(action: Action, view_args: dict[str, Any]) -> Token:
-    token = authenticate()
+    return permit(authenticate(), action, view_args)
+
+
+def permit(token: Token, action: Action, view_args: dict[str, Any]) -> Token:
+    """The role rules for an authenticated token: the API's and the console's one check."""
     if token.role not in action.roles():
         what = (
             f"record {action.command}"
