@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -32,6 +33,7 @@ from ledger.projections import (
     projection_lag,
     rebuild,
 )
+from ledger.projections.heartbeat import beat, heartbeat_problem, lag_problem
 from ledger.projections.rebuild import REBUILD_BATCH_SIZE
 from ledger.projections.runner import DEFAULT_BATCH_SIZE
 
@@ -77,12 +79,20 @@ def _url(database_url: str | None) -> str:
     hidden=True,
     help="Stop when process PID is gone (used by `serve`, which starts the projector).",
 )
+@click.option(
+    "--heartbeat-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Rewrite this file every half second while every projector thread runs "
+    "(for `projections status --heartbeat-file`, a container health check).",
+)
 @db_option
 def project(
     names: tuple[str, ...],
     batch_size: int,
     once: bool,
     parent_pid: int | None,
+    heartbeat_file: Path | None,
     database_url: str | None,
 ) -> None:
     """Keep the read models up to date: follow the log until stopped.
@@ -124,6 +134,11 @@ def project(
             if parent_pid is not None and os.getppid() != parent_pid:
                 click.echo("the server that started this projector is gone: stopping", err=True)
                 group.stop()
+            elif heartbeat_file is not None:
+                # A projector thread that dies sets stop_event: no beat after that.
+                beat(heartbeat_file, group.positions())
+        if heartbeat_file is not None:
+            heartbeat_file.unlink(missing_ok=True)
         group.join()
         stats = {p.name: p.stats.__dict__ for p in group.projectors}
         _emit({"stopped": True, "positions": group.positions(), "stats": stats})
@@ -222,20 +237,56 @@ def check_command(name: str | None, no_documents: bool, database_url: str | None
 
 
 @projections.command("status", short_help="Each read model's position and lag (JSON).")
+@click.option(
+    "--heartbeat-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also require a live projector: the file `project --heartbeat-file` rewrites.",
+)
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds: an older heartbeat means the projector is dead (exit 1).",
+)
+@click.option(
+    "--max-lag-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Exit 1 when a read model is further behind the log than this.",
+)
 @db_option
-def status_command(database_url: str | None) -> None:
+def status_command(
+    heartbeat_file: Path | None,
+    max_age: float,
+    max_lag_seconds: float | None,
+    database_url: str | None,
+) -> None:
     """Each read model's generation, position and lag behind the log (JSON).
+
+    With --heartbeat-file and --max-lag-seconds it is a health check: exit 1
+    (and say why) when the projector is not running or is too far behind.
 
     Example:
 
     \b
         qp-ledger projections status
+        qp-ledger projections status --heartbeat-file /tmp/projector.alive --max-lag-seconds 600
     """
     read_models = ReadModels(_url(database_url))
     try:
-        _emit(projection_lag(read_models))
+        lag = projection_lag(read_models)
     finally:
         read_models.close()
+    _emit(lag)
+    problems = [
+        heartbeat_problem(heartbeat_file, max_age) if heartbeat_file is not None else None,
+        lag_problem(lag, max_lag_seconds) if max_lag_seconds is not None else None,
+    ]
+    found = [p for p in problems if p]
+    if found:
+        raise Refused("; ".join(found))
 
 
 COMMANDS = (project, projections)

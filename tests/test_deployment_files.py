@@ -143,3 +143,43 @@ def test_compose_keeps_the_signing_key_on_a_volume(compose) -> None:
     holding = [target for target in mounts if key_file.startswith(target.rstrip("/") + "/")]
     assert holding, f"{key_file} is not on a mounted volume: a restart would make a new key"
     assert mounts[holding[0]] in compose["volumes"]
+
+
+def test_the_image_creates_the_signing_key_directory_for_its_user(compose) -> None:
+    """A named volume takes its owner from the image's directory: it must exist, owned by USER."""
+    from ledger.integrity.signing import SIGNING_KEY_FILE
+
+    steps = dockerfile()
+    (user,) = [args for kind, args in steps if kind == "USER"]
+    key_dir = str(Path(compose["services"]["api"]["environment"][SIGNING_KEY_FILE]).parent)
+    user_index = steps.index(("USER", user))
+    runs_as_root = " && ".join(args for kind, args in steps[:user_index] if kind == "RUN")
+    assert f"mkdir -p {key_dir}" in runs_as_root or f"mkdir -p {Path(key_dir).parent}" in (
+        runs_as_root
+    ), f"the image never creates {key_dir}"
+    chowned = re.findall(r"chown -R (\S+) (\S+)", runs_as_root)
+    assert any(
+        owner.split(":")[0] == user and (key_dir + "/").startswith(path.rstrip("/") + "/")
+        for owner, path in chowned
+    ), f"{key_dir} is not owned by {user}"
+    assert f"chmod 700 {key_dir}" in runs_as_root
+
+
+def test_the_projector_health_check_needs_a_live_projector_that_keeps_up(compose) -> None:
+    from ledger.cli import main
+
+    projector = compose["services"]["projector"]
+    command, health = projector["command"], projector["healthcheck"]["test"][1:]
+    # Both parse as real command lines of the CLI (unknown options would be usage errors).
+    main.make_context("qp-ledger", list(command[1:]), resilient_parsing=False)
+    main.commands["projections"].make_context(  # type: ignore[attr-defined]
+        "projections", list(health[2:]), resilient_parsing=False
+    )
+
+    def value(argv: list[str], option: str) -> str:
+        return argv[argv.index(option) + 1]
+
+    assert value(command, "--heartbeat-file") == value(health, "--heartbeat-file")
+    # The projector beats every 0.5 s: allow a few missed beats, not minutes of silence.
+    assert 1 <= float(value(health, "--max-age")) <= 60
+    assert float(value(health, "--max-lag-seconds")) > 0
