@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 from flask.views import MethodView
 
 from api import schemas
@@ -15,6 +16,8 @@ from api.jsonio import Blueprint
 from api.problems import Problem
 from api.reports import read_models
 from ledger import projections
+from ledger.integrity.service import LogDocuments
+from ledger.integrity.signing import SIGNING_KEY_FILE, default_key_file
 
 blp = Blueprint("health", __name__, description="Is the service up, and can it serve?")
 log = logging.getLogger(__name__)
@@ -25,8 +28,30 @@ class HealthView(MethodView):
     @allow(PUBLIC)
     @blp.response(200, schemas.Health)
     def get(self) -> dict[str, Any]:
-        """The process is up; how far behind the log each read model is."""
-        return {"status": "ok", "projections": projection_health()}
+        """The process is up; how far behind the log each read model is; whether the signer signs.
+
+        `signer.status` is `refusing` when the log no longer extends the last
+        checkpoint signed with the key (a rewrite): checkpoints and bundles are
+        refused until someone looks.
+        """
+        return {"status": "ok", "projections": projection_health(), "signer": signer_health()}
+
+
+def signer_health() -> dict[str, Any]:
+    try:
+        configured = current_app.config.get(SIGNING_KEY_FILE)
+        path = Path(configured) if configured else default_key_file(ledger().database_url)
+        found: dict[str, Any] = LogDocuments(ledger().store).signer_health(path)
+    except Exception as e:
+        log.warning("signer status unavailable: %s", e)
+        return {"status": "unavailable", "detail": "the log or the key file cannot be read"}
+    if found["status"] == "refusing" and found["detail"] not in _logged:
+        _logged.add(found["detail"])  # loud once per cause, not once per probe
+        log.critical("checkpoint signer: %s", found["detail"])
+    return found
+
+
+_logged: set[str] = set()
 
 
 def projection_health() -> dict[str, Any]:

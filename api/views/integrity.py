@@ -54,6 +54,7 @@ from ledger.integrity.service import (
     LogDocuments,
     UnknownPosition,
 )
+from ledger.integrity.signed_head import SigningRefused
 from ledger.integrity.signing import (
     DEFAULT_ORIGIN,
     LOG_ORIGIN,
@@ -234,6 +235,14 @@ def signer() -> Signer:
         return found
 
 
+def signed_checkpoint() -> dict[str, Any]:
+    """Today's head, signed, or 503 when it does not extend the last signed one (a fork)."""
+    try:
+        return documents().checkpoint(signer())
+    except SigningRefused as e:
+        raise Problem(503, "signing-refused", e.message) from None
+
+
 @functools.cache
 def _ccg_of_streams() -> dict[str, str]:
     """Every CCG record's and determinations stream's id -> its CCG code."""
@@ -318,7 +327,7 @@ class CheckpointView(MethodView):
         log still extends it (`qp-ledger verify --checkpoint FILE` does that
         from the database; `python -m ledger.integrity.verifier` from files).
         """
-        note = documents().checkpoint(signer())["checkpoint"]
+        note = signed_checkpoint()["checkpoint"]
         return current_app.response_class(note, mimetype="text/plain")
 
 
@@ -333,7 +342,7 @@ class CheckpointJsonView(MethodView):
         `log` has the form of a decision document's `log`, so the two can be
         compared directly.
         """
-        return documents().checkpoint(signer())
+        return signed_checkpoint()
 
 
 @blp.route("/key", endpoint="key")

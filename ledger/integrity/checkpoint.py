@@ -139,6 +139,10 @@ class Signer:
         self._key = Ed25519PrivateKey.from_private_bytes(seed)
         public = self._key.public_key().public_bytes_raw()
         self.verifier = Verifier(name, key_id(name, public), public)
+        #: The key's file, if it has one: the last signed head is kept beside it
+        #: (ledger.integrity.signed_head); a key made in memory keeps it here.
+        self.key_file: Path | None = None
+        self.last_note: str | None = None
 
     @classmethod
     def generate(cls, name: str) -> Signer:

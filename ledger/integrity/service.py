@@ -12,13 +12,15 @@ event's rank in the log), and every document gives both.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Table, select
 
-from ledger.integrity.checkpoint import Signer, sign_checkpoint
+from ledger.integrity.checkpoint import Signer
 from ledger.integrity.leaf import FORMAT_TAG, decode_leaf
 from ledger.integrity.merkle import TreeSizeError, leaf_hash
+from ledger.integrity.signed_head import health, sign_head
 from ledger.integrity.store_integration import IntegrityLog, TreeHead
 
 #: Positions are 64-bit signed in the database (PostgreSQL BIGINT).
@@ -88,9 +90,17 @@ class LogDocuments:
     # -- checkpoints -----------------------------------------------------------------
 
     def checkpoint(self, signer: Signer) -> dict[str, Any]:
-        """The latest tree head, signed: the note itself and its parts."""
-        size, root = self.tree_head()
-        note = sign_checkpoint(signer.name, size, root, signer)
+        """The latest tree head, signed: the note itself and its parts.
+
+        Refused (:class:`~ledger.integrity.signed_head.SigningRefused`) when the
+        head does not extend the last one this key signed: a rewritten log is
+        never signed.
+        """
+        with self.connect() as conn:
+            size, root = self.log.tree_head(conn)
+            note = sign_head(
+                signer, size, root, lambda a, b: self.log.consistency_proof(conn, a, b)
+            )
         return {
             "origin": signer.name,
             "tree_size": size,
@@ -100,6 +110,12 @@ class LogDocuments:
             "checkpoint": note,
             "verifier_key": str(signer.verifier),
         }
+
+    def signer_health(self, key_file: Path) -> dict[str, Any]:
+        """Would the key in ``key_file`` sign today's head? (``/health``'s ``signer``)."""
+        with self.connect() as conn:
+            size, root = self.log.tree_head(conn)
+            return health(key_file, size, root, lambda a, b: self.log.consistency_proof(conn, a, b))
 
     @staticmethod
     def verifier_key(signer: Signer) -> dict[str, Any]:

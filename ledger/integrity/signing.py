@@ -77,6 +77,7 @@ def load_signer(path: Path, origin: str) -> tuple[Signer, bool]:
         signer, created = load_or_create_signer(path, origin)
     except OSError as e:
         raise CheckpointError(f"cannot use signing key file {path}: {e.strerror or e}") from None
+    signer.key_file = path  # the last signed head lives beside it (signed_head.py)
     if not created:
         exposed = exposure_warning(path)
         if exposed:

@@ -1,0 +1,158 @@
+"""The signer never signs a fork (issue 11 item 2), on SQLite and PostgreSQL.
+
+An administrator rewrites an event and rebuilds every hash and node row
+(``backfill``), so the database agrees with itself again. Before, the ledger
+then signed a second root for a tree size it had already signed. Now it
+keeps the last signed head beside the key and refuses: through the service,
+through ``qp-ledger checkpoint`` (exit 1, a message, no traceback), and the
+state file is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Table
+
+from ledger.application import QPLedger
+from ledger.integrity.checkpoint import Signer, verify_checkpoint
+from ledger.integrity.service import LogDocuments
+from ledger.integrity.signed_head import SigningRefused, state_file
+from ledger.integrity.signing import load_signer
+
+ORIGIN = "qp-ledger.test/fork"
+SCHEME = "qp-2013-14"
+
+
+def population(ccg: str, value: int) -> dict[str, Any]:
+    return {
+        "type": "population_recorded",
+        "ccg": ccg,
+        "scheme": SCHEME,
+        "population": value,
+        "source": "ONS",
+    }
+
+
+@pytest.fixture
+def ledger(database_url: str) -> Iterator[QPLedger]:
+    app = QPLedger(database_url)
+    for n in range(3):
+        for ccg in ("00C", "00D"):
+            app.execute(population(ccg, 100_000 + n))
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    return tmp_path / "keys" / "signing.key"
+
+
+def signer_for(key: Path) -> Signer:
+    key.parent.mkdir(exist_ok=True)
+    return load_signer(key, ORIGIN)[0]
+
+
+def rewrite_event(app: QPLedger, position: int) -> None:
+    """Edit an event and rebuild every hash and node row, as an attacker with the database can."""
+    store = app.store
+    events: Table = store.events_record_cls.__table__
+    with store.datastore.engine.begin() as conn:
+        conn.execute(events.update().where(events.c.id == position).values(state=b"{}"))
+        for table in store.integrity.tables:
+            conn.execute(table.delete())
+    assert store.backfill_integrity() == app.max_position()
+
+
+def cli(database_url: str, key: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QP_LEDGER_DATABASE_URL": database_url, "QP_LEDGER_LOG_ORIGIN": ORIGIN}
+    env["QP_LEDGER_SIGNING_KEY_FILE"] = str(key)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("qp-ledger")), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_signing_keeps_the_last_head_beside_the_key_and_extends_it(
+    ledger: QPLedger, key: Path
+) -> None:
+    signer, docs = signer_for(key), LogDocuments(ledger.store)
+    first = docs.checkpoint(signer)
+    state = state_file(key)
+    assert state.parent == key.parent
+    assert state.read_text() == first["checkpoint"]
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert docs.checkpoint(signer)["checkpoint"]  # the same head again: fine
+    ledger.execute(population("00F", 5))
+    second = docs.checkpoint(signer)
+    assert second["tree_size"] == first["tree_size"] + 2  # 00F opened, then its population
+    assert verify_checkpoint(state.read_text(), signer.verifier).size == second["tree_size"]
+    assert docs.signer_health(key)["status"] == "ok"
+
+
+def test_a_rewritten_log_is_not_signed(ledger: QPLedger, key: Path, database_url: str) -> None:
+    signer, docs = signer_for(key), LogDocuments(ledger.store)
+    signed = docs.checkpoint(signer)
+    before = state_file(key).read_bytes()
+    rewrite_event(ledger, 3)
+    with pytest.raises(SigningRefused, match="another root than the last signed checkpoint"):
+        docs.checkpoint(signer)
+    assert state_file(key).read_bytes() == before
+    health = docs.signer_health(key)
+    assert health["status"] == "refusing"
+    assert "the log was rewritten" in health["detail"]
+    assert health["last_signed"]["tree_size"] == signed["tree_size"]
+
+    result = cli(database_url, key, "checkpoint")
+    assert result.returncode == 1, result.stderr
+    assert "\nerror: REFUSED to sign a checkpoint" in result.stderr  # after the log's line
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert state_file(key).read_bytes() == before
+
+
+def test_a_rewrite_followed_by_new_events_is_not_signed(ledger: QPLedger, key: Path) -> None:
+    signer, docs = signer_for(key), LogDocuments(ledger.store)
+    docs.checkpoint(signer)
+    rewrite_event(ledger, 2)
+    ledger.execute(population("00F", 5))  # the log grows past the signed size
+    with pytest.raises(SigningRefused, match="is not an extension of the last signed"):
+        docs.checkpoint(signer)
+
+
+def test_a_shorter_log_is_not_signed(ledger: QPLedger, key: Path) -> None:
+    signer, docs = signer_for(key), LogDocuments(ledger.store)
+    docs.checkpoint(signer)
+    store = ledger.store
+    events: Table = store.events_record_cls.__table__
+    with store.datastore.engine.begin() as conn:
+        conn.execute(store.index.delete().where(store.index.c.position == ledger.max_position()))
+        conn.execute(events.delete().where(events.c.id == ledger.max_position()))
+        for table in store.integrity.tables:
+            conn.execute(table.delete())
+    store.backfill_integrity()
+    with pytest.raises(SigningRefused, match="smaller than the last signed checkpoint"):
+        docs.checkpoint(signer)
+
+
+def test_a_damaged_state_file_stops_signing(ledger: QPLedger, key: Path) -> None:
+    signer, docs = signer_for(key), LogDocuments(ledger.store)
+    size = docs.checkpoint(signer)["tree_size"]
+    state = state_file(key)
+    state.write_text(state.read_text().replace(f"\n{size}\n", f"\n{size - 1}\n"))
+    with pytest.raises(SigningRefused, match="should hold the last checkpoint this key signed"):
+        docs.checkpoint(signer)
+    state.write_text("not a note")
+    with pytest.raises(SigningRefused, match="should hold the last checkpoint"):
+        docs.checkpoint(signer)
