@@ -266,3 +266,7 @@ for _command in _INTEGRITY_COMMANDS:
 
 for _command in _PROJECTION_COMMANDS:
     main.add_command(_command)
+
+from ledger.cli_bundle import bundle as _bundle  # noqa: E402
+
+main.add_command(_bundle)

@@ -1,0 +1,125 @@
+"""Evidence bundles end to end, on SQLite and PostgreSQL (issue 11 item 3).
+
+A decision issued on a real database is exported with ``qp-ledger bundle
+export`` and checked with ``qp-ledger bundle verify`` in a process whose
+database URL points nowhere: it must need nothing but the file. A decision
+issued from a tampered snapshot — which ``verify`` and ``reproduce`` did not
+notice (issue 11, "what was seen") — fails its bundle, naming the fields.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bundlekit import NOWHERE, SCHEME, export, issued_records, qp, verifier_key
+from sqlalchemy import Table, select
+
+from ledger.application import QPLedger
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Path:
+    return tmp_path / "signing.key"
+
+
+def test_a_bundle_verifies_with_no_database(database_url: str, key: Path, tmp_path: Path) -> None:
+    (ccg, issue_id), _ = issued_records(database_url)
+    out = tmp_path / "bundle.json"
+    made = qp(
+        "bundle", "export", ccg, issue_id, "--scheme", SCHEME, "--out", str(out),
+        url=database_url, key=key,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert f"wrote {out}: {issue_id}" in made.stdout
+    bundle = json.loads(out.read_text())
+    assert bundle["format"] == "qp-ledger/bundle/v1"
+    assert bundle["record"]["next_event"] is not None  # the record went on after the issue
+    versions = [e["leaf_index"] for e in bundle["record"]["events"]]
+    assert versions == sorted(versions)
+
+    (tmp_path / "verifier.key").write_text(verifier_key(key) + "\n")
+    checked = qp("bundle", "verify", str(out), "--key", f"@{tmp_path / 'verifier.key'}")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.startswith(f"VERIFIED: evidence bundle {out}\n")
+    assert "identical field by field" in checked.stdout
+    assert f"{len(versions)} events of {ccg} in {SCHEME}" in checked.stdout
+    assert "NOTE" not in checked.stdout
+
+    self_checked = qp("bundle", "verify", str(out), "--json")
+    assert self_checked.returncode == 0, self_checked.stderr
+    report = json.loads(self_checked.stdout)
+    assert report["verified"] is True and report["problems"] == []
+    notes = report["notes"]
+    assert any("proves only that the bundle is consistent with itself" in n for n in notes)
+
+
+def test_a_decision_issued_from_a_tampered_snapshot_fails_its_bundle(
+    database_url: str, key: Path, tmp_path: Path
+) -> None:
+    """The snapshot edit of issue 11: the decision issued is wrong, and its bundle says so."""
+    issued_records(database_url, ccgs=1, later=False)
+    ledger = QPLedger(database_url)
+    try:
+        assert ledger.snapshots is not None
+        snapshots: Table = ledger.snapshots.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        with ledger.store.datastore.engine.begin() as conn:
+            oid, version, state = conn.execute(
+                select(snapshots.c.originator_id, snapshots.c.originator_version, snapshots.c.state)
+            ).first()  # type: ignore[misc]
+            document = json.loads(bytes(state))
+            thresholds = document["state"]["thresholds"]
+            threshold = next(iter(thresholds.values()))
+            threshold["target"] = {"_type_": "decimal_str", "_data_": "1"}
+            conn.execute(
+                snapshots.update()
+                .where(snapshots.c.originator_id == oid, snapshots.c.originator_version == version)
+                .values(state=json.dumps(document).encode())
+            )
+        ccg = ledger.repository.get(oid).ccg
+        issue_id = ledger.determinations.issue(ccg, SCHEME, actor="board#test", force=True)[
+            "issue_id"
+        ]
+    finally:
+        ledger.close()
+    out = tmp_path / "tampered.json"
+    bundle = export(database_url, key, ccg, issue_id)
+    out.write_text(json.dumps(bundle))
+    checked = qp("bundle", "verify", str(out), url=NOWHERE)
+    assert checked.returncode == 1
+    assert "NOT VERIFIED" in checked.stdout
+    assert "FAILED: decision field components[" in checked.stdout
+    assert ".target: issued 1, the engine re-run gives" in checked.stdout
+    assert checked.stderr.startswith(f"error: {out} NOT VERIFIED: decision field")
+
+
+def test_export_refusals_write_nothing(database_url: str, key: Path, tmp_path: Path) -> None:
+    (ccg, issue_id), _ = issued_records(database_url, later=False)
+    out = tmp_path / "bundle.json"
+    args = ("bundle", "export", ccg, f"{issue_id}9", "--scheme", SCHEME, "--out", str(out))
+    missing = qp(*args, url=database_url, key=key)
+    assert missing.returncode == 1
+    expected = f"error: issue_id: no decision '{issue_id}9' was issued to {ccg} in {SCHEME}\n"
+    assert missing.stderr == expected
+    assert not out.exists() and not key.exists()
+
+    made = qp(*args[:3], issue_id, *args[4:], url=database_url, key=key)
+    assert made.returncode == 0, made.stderr
+    out.unlink()
+    ledger = QPLedger(database_url)
+    try:  # rewrite an event and rebuild its hashes: the signer refuses, so no bundle
+        store = ledger.store
+        events: Table = store.events_record_cls.__table__
+        with store.datastore.engine.begin() as conn:
+            conn.execute(events.update().where(events.c.id == 5).values(state=b"{}"))
+            for table in store.integrity.tables:
+                conn.execute(table.delete())
+        store.backfill_integrity()
+    finally:
+        ledger.close()
+    refused = qp(*args[:3], issue_id, *args[4:], url=database_url, key=key)
+    assert refused.returncode == 1
+    assert "error: REFUSED to sign a checkpoint" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not out.exists()
