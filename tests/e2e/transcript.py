@@ -55,7 +55,7 @@ NORMALISE = [
     (re.compile(r"sha256:[0-9a-f]{64}"), "sha256:<DIGEST>"),
     (re.compile(r"(?<=#)[0-9a-f]{12}\b"), "<TOKEN-ID>"),
     (re.compile(r"(?<=created token )[0-9a-f]{12}\b"), "<TOKEN-ID>"),
-    (re.compile(r"(?<=\[)\d+(?=\])|(?<=\()\d{2,7}(?=\)$)"), "<PID>"),
+    (re.compile(r"(?m)(?<=\[)\d+(?=\])|(?<=\()\d{2,7}(?=\)$)|(?<=process )\d+"), "<PID>"),
 ]
 
 
@@ -200,9 +200,13 @@ class Session:
         self.shell.stdin.write(text)
         self.shell.stdin.flush()
 
-    def run(self, command: str, timeout: float = 600) -> tuple[str, int]:
-        """Run one command in the session: (stdout and stderr, exit status)."""
-        self._send(f"(exit $__rc); {command}\n__rc=$?; printf '\\n{MARKER}%s\\n' \"$__rc\"\n")
+    def run(self, command: str, timeout: float = 600, *, quiet: bool = False) -> tuple[str, int]:
+        """Run one command in the session: (stdout and stderr, exit status).
+
+        ``quiet``: a command of the runner's own, which leaves ``$?`` as it was.
+        """
+        keep = "" if quiet else "__rc=$?; "
+        self._send(f"(exit $__rc); {command}\n{keep}printf '\\n{MARKER}%s\\n' \"$__rc\"\n")
         assert self.shell.stdout is not None
         fd = self.shell.stdout.fileno()
         selector = selectors.DefaultSelector()
@@ -243,7 +247,7 @@ class Session:
             start_new_session=True,
         )
         self.servers.append((process, directory))
-        self.run(f"cd {directory}")
+        self.run(f"cd {directory}", quiet=True)
         deadline = time.monotonic() + 600
         while True:
             try:
@@ -305,7 +309,7 @@ def check_page(
                 output = session.serve(command)
                 if session.port is not None:
                     expected = [e.replace("8000", str(session.port)) for e in expected]
-                pattern = pattern_for([*expected, "..."])
+                pattern = pattern_for([*(normalise(e, extra) for e in expected), "..."])
                 prefix_ok = pattern.match(normalise(output, extra) + "\n") is not None
                 if not prefix_ok:
                     failures.append(
@@ -316,10 +320,14 @@ def check_page(
                         + output
                     )
                 continue
-            for name in page.files:  # a file the page shows is the file the command reads
-                if name in words and not (session.workdir / name).exists():
-                    shutil.copy(workdir / name, session.workdir / name)
+            if any(name in words for name in page.files):
+                # The files the page shows are beside the command that reads one of them.
+                here = Path(session.run("pwd", quiet=True)[0].strip())
+                for name in page.files:
+                    if not (here / name).exists():
+                        shutil.copy(workdir / name, here / name)
             output, _ = session.run(command)
+            output = output.replace("\r\n", "\n")  # HTTP headers (curl -i) end in CRLF
             actual = normalise(output, extra)
             wanted = [normalise(line, extra) for line in expected]
             if actual and not actual.endswith("\n"):
