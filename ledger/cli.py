@@ -10,6 +10,7 @@ line); 2 a usage error (a bad option or argument, a file that can't be read).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from ledger.cli_common import (
     scheme_option,
 )
 from ledger.cli_format import render_decision
+from ledger.config import DATABASE_URL
 
 db_option = database_url_option
 
@@ -41,7 +43,16 @@ def open_ledger(database_url: str | None) -> QPLedger:
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="qp-ledger")
-def main() -> None:
+@click.option(
+    "--database-url",
+    "database_url",
+    default=None,
+    metavar="URL",
+    help=f"Database URL for the command that follows (env {DATABASE_URL}); "
+    "the command's own --database-url wins.",
+)
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
     """QP Ledger: the tamper-evident audit ledger of the NHS Quality Premium.
 
     Each command prints a report (--json for its JSON document). Exit codes:
@@ -55,6 +66,26 @@ def main() -> None:
         qp-ledger decision 06F --scheme qp-2013-14
         qp-ledger COMMAND --help
     """
+    if database_url is not None:
+        _database_url_for_subcommands(ctx, database_url)
+
+
+def _database_url_for_subcommands(ctx: click.Context, url: str) -> None:
+    # `qp-ledger --database-url X decision ...` is how users type it. Every
+    # subcommand (and `serve`'s workers) already reads the environment
+    # variable, so setting it reaches them all, below their own option in
+    # precedence; it is put back when the command ends (tests run many in one
+    # process).
+    previous = os.environ.get(DATABASE_URL)
+    os.environ[DATABASE_URL] = url
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(DATABASE_URL, None)
+        else:
+            os.environ[DATABASE_URL] = previous
+
+    ctx.call_on_close(restore)
 
 
 def _lines_with_progress(handle: IO[bytes], total: int | None) -> Iterator[bytes]:
