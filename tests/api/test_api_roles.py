@@ -62,7 +62,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", f"{RECORD}/determinations"): DETERMINATION_READERS_OF_06F,
     ("GET", f"{RECORD}/issued-decisions/<issue_id>"): DETERMINATION_READERS_OF_06F,
     ("GET", f"{RECORD}/issued-decisions/<issue_id>/reproduction"): DETERMINATION_READERS_OF_06F,
-    ("GET", f"{RECORD}/decision-diff?from_position=0"): DETERMINATION_READERS_OF_06F,
+    ("GET", f"{RECORD}/decision-diff?from_position=<position>"): DETERMINATION_READERS_OF_06F,
     ("POST", f"{RECORD}/appeals"): {"ccg"},
     ("GET", f"{RECORD}/appeals"): DETERMINATION_READERS_OF_06F,
     ("GET", f"{RECORD}/appeals/<appeal_id>"): DETERMINATION_READERS_OF_06F,
@@ -90,7 +90,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
 
 #: Valid bodies for the issue-6 writes that need nothing made first.
 DETERMINATION_BODIES: dict[str, dict[str, Any]] = {
-    "issued-decisions": {"reason": "role matrix"},
+    "issued-decisions": {"reason": "role matrix", "force": True},
     "evidence": {
         "text": "Provider RCA report",
         "attachments": [
@@ -119,14 +119,14 @@ def arrange(ledger: Any, method: str, path: str) -> tuple[str, dict[str, Any] | 
         receipt = ledger.execute(command("population_recorded", **body), actor="board#setup")
         return path.replace("<position>", str(receipt.position)), None
     if "<" in path:
-        issue_id = desk.issue(CCG, SCHEME, actor="board#setup")["issue_id"]
+        issue_id = desk.issue(CCG, SCHEME, actor="board#setup", force=True)["issue_id"]
         appeal = desk.lodge_appeal(CCG, SCHEME, issue_id, grounds="setup", actor=f"ccg:{CCG}#setup")
         path = path.replace("<issue_id>", issue_id).replace("<appeal_id>", appeal["appeal_id"])
     if method == "GET":
         return path, None
     resource = path.rsplit("/", 1)[1]
     if resource == "appeals":
-        issue_id = desk.issue(CCG, SCHEME, actor="board#setup")["issue_id"]
+        issue_id = desk.issue(CCG, SCHEME, actor="board#setup", force=True)["issue_id"]
         return path, {"issue_id": issue_id, "grounds": "role matrix"}
     if resource in DETERMINATION_BODIES:
         return path, DETERMINATION_BODIES[resource]
