@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 from typing import Any
 
@@ -52,7 +53,7 @@ def _derive(secret: bytes, purpose: bytes) -> bytes:
 
 def root_secret(app: Flask) -> bytes:
     """The one secret the console's keys come from (same in every worker of a server)."""
-    configured = str(app.config.get(SECRET_SETTING) or "").strip()
+    configured = str(app.config.get(SECRET_SETTING) or os.environ.get(SECRET_SETTING, "")).strip()
     if configured:
         return configured.encode()
     from api.views.integrity import signer  # loads (or creates, and logs) the key file

@@ -82,7 +82,7 @@ def step_chart(
         return top + (1 - pence / peak) * (height - top - bottom)
 
     parts = [
-        f'<svg class="chart timeline" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart timeline" viewBox="0 0 {width} {height}" role="group" '
         f'aria-labelledby="timeline-title" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="timeline-title">{escape(title)}</title>',
         f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - right}" y2="{y(0):.1f}" class="axis"/>',
@@ -107,8 +107,8 @@ def step_chart(
     for mark in marks:
         parts.append(
             f'<a href="{escape(mark.href)}"><title>{escape(mark.label)}</title>'
-            f'<line x1="{x(mark.position):.1f}" y1="{height - bottom}" '
-            f'x2="{x(mark.position):.1f}" y2="{height - bottom + 8}" class="event"/></a>'
+            f'<rect x="{x(mark.position) - 2:.1f}" y="{height - bottom + 1}" width="4" '
+            'height="10" class="event"/></a>'
         )
     if current is not None:
         parts.append(

@@ -202,7 +202,9 @@ def home() -> BaseResponse:
         return redirect(url_for("console.overview"))
     if token.role == "ccg" and token.org:
         return redirect(url_for("console.decision", ccg=token.org, scheme=DEFAULT_SCHEME))
-    mine = [c for c in ccgs().values() if may(token, "read-ccg", ccg=c.code, scheme=DEFAULT_SCHEME)]
+    mine = [
+        c for c in ccgs().values() if may(token, "read-ccg", ccg=c.ods_code, scheme=DEFAULT_SCHEME)
+    ]
     return page("home.html", title="Your CCGs", ccgs=mine)
 
 

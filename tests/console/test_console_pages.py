@@ -245,6 +245,7 @@ def test_replay_shows_the_decision_apis_pounds_at_each_position(
             assert pounds(component["earned_pence"]) in page
     # The timeline is an inline SVG step chart, each event a link to its page.
     page = client.get(PAGE).get_data(as_text=True)
+    assert f'action="{PAGE}"' in page  # the replay form comes back to this page
     assert 'class="step"' in page
     assert page.count(f'href="{PAGE}/events/') >= len(history)
     # A position past the log's end is refused with the ledger's own words.

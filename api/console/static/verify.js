@@ -92,8 +92,10 @@
 
   // golang.org/x/mod/sumdb/note verifier key: name+hexid+base64(0x01 || key)
   async function verifierKey(text) {
-    var parts = text.split("+");
-    if (parts.length !== 3) { throw new Error("malformed verifier key"); }
+    // The name holds no "+"; the base64 key may.
+    var first = text.indexOf("+"), second = text.indexOf("+", first + 1);
+    if (first < 1 || second !== first + 9) { throw new Error("malformed verifier key"); }
+    var parts = [text.slice(0, first), text.slice(first + 1, second), text.slice(second + 1)];
     var raw = b64(parts[2]);
     if (raw.length !== 33 || raw[0] !== 1) { throw new Error("not an Ed25519 verifier key"); }
     var id = (await sha256(concat(enc.encode(parts[0]), new Uint8Array([10]), raw))).slice(0, 4);
