@@ -52,13 +52,7 @@ def test_a_lost_postgres_connection_is_503_and_a_keyed_retry_stores_once(
 ) -> None:
     app = build(postgres_url)
     try:
-        client = app.test_client()
-        token, _ = _board(app)
-        auth = {"Authorization": f"Bearer {token}"}
-        r = client.post(f"{RECORD}/population", json={"population": 452475, "source": "ONS"},
-                        headers=auth)  # fmt: skip
-        assert r.status_code == 201, r.json
-        ccg = app.extensions["qp_tokens"].create("ccg", "06F", "faults")[1]
+        client, ccg = opened_record(app)
         # The server drops every connection of the app (a failover, a restart).
         engine = create_engine(postgres_url)
         with engine.connect() as conn:
@@ -91,13 +85,7 @@ def test_a_sqlite_database_locked_by_another_process_is_503_and_stores_nothing(
 ) -> None:
     app = build(sqlite_url)
     try:
-        client = app.test_client()
-        token, _ = _board(app)
-        auth = {"Authorization": f"Bearer {token}"}
-        r = client.post(f"{RECORD}/population", json={"population": 452475, "source": "ONS"},
-                        headers=auth)  # fmt: skip
-        assert r.status_code == 201
-        ccg = app.extensions["qp_tokens"].create("ccg", "06F", "faults")[1]
+        client, ccg = opened_record(app)
         auth = {"Authorization": f"Bearer {ccg}"}
         head = ledger_of(app).max_position()
         holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
@@ -137,6 +125,16 @@ def test_no_log_line_carries_a_statements_parameters(
     assert "qp_ledger_api_tokens" in logged  # the failure is logged...
     assert hash_token(token) not in logged  # ...without the hash it looked up
     assert token not in logged
+
+
+def opened_record(app):
+    """A test client, and a ``ccg`` token for 06F, whose record the Board has opened."""
+    client = app.test_client()
+    board, _ = _board(app)
+    r = client.post(f"{RECORD}/population", json={"population": 452475, "source": "ONS"},
+                    headers={"Authorization": f"Bearer {board}"})  # fmt: skip
+    assert r.status_code == 201, r.json
+    return client, app.extensions["qp_tokens"].create("ccg", "06F", "faults")[1]
 
 
 def _board(app) -> tuple[str, str]:

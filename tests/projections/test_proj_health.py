@@ -36,6 +36,21 @@ def status(url: str, heartbeat: Path, *extra: str) -> subprocess.CompletedProces
     return cli(url, "projections", "status", "--heartbeat-file", str(heartbeat), *extra)
 
 
+def start_projector(url: str, heartbeat: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ledger.projections", "project", "--heartbeat-file", str(heartbeat)],
+        env={**os.environ, "QP_LEDGER_DATABASE_URL": url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(projector: subprocess.Popen[bytes]) -> None:
+    if projector.poll() is None:
+        projector.kill()
+        projector.wait(10)
+
+
 def wait_for(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -49,12 +64,7 @@ def test_health_check_follows_the_projector_process(harness: Harness, tmp_path: 
     heartbeat = tmp_path / "projector.alive"
     assert status(harness.url, heartbeat).returncode == 1  # never started: unhealthy
 
-    projector = subprocess.Popen(
-        [sys.executable, "-m", "ledger.projections", "project", "--heartbeat-file", str(heartbeat)],
-        env={**os.environ, "QP_LEDGER_DATABASE_URL": harness.url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    projector = start_projector(harness.url, heartbeat)
     try:
         wait_for(heartbeat.exists, 60, "the first heartbeat")
         wait_for(
@@ -74,9 +84,7 @@ def test_health_check_follows_the_projector_process(harness: Harness, tmp_path: 
         assert dead.returncode == 1
         assert "last heartbeat was" in dead.stderr
     finally:
-        if projector.poll() is None:
-            projector.kill()
-            projector.wait(10)
+        stop(projector)
 
 
 def test_a_cleanly_stopped_projector_is_reported_as_not_running(
@@ -84,12 +92,7 @@ def test_a_cleanly_stopped_projector_is_reported_as_not_running(
 ) -> None:
     harness.load(demo(1))
     heartbeat = tmp_path / "projector.alive"
-    projector = subprocess.Popen(
-        [sys.executable, "-m", "ledger.projections", "project", "--heartbeat-file", str(heartbeat)],
-        env={**os.environ, "QP_LEDGER_DATABASE_URL": harness.url},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    projector = start_projector(harness.url, heartbeat)
     try:
         wait_for(heartbeat.exists, 60, "the first heartbeat")
         projector.send_signal(signal.SIGTERM)
@@ -98,9 +101,7 @@ def test_a_cleanly_stopped_projector_is_reported_as_not_running(
         assert stopped.returncode == 1
         assert "not running" in stopped.stderr
     finally:
-        if projector.poll() is None:
-            projector.kill()
-            projector.wait(10)
+        stop(projector)
 
 
 def test_a_read_model_far_behind_fails_the_check_even_with_a_fresh_heartbeat(
