@@ -195,12 +195,16 @@ def verify(file: Path, key: str | None, as_json: bool) -> None:
         )
     else:
         click.echo(f"{'VERIFIED' if report.ok else 'NOT VERIFIED'}: evidence bundle {file}")
+        warnings = [n for n in report.notes if n.startswith("WARNING")]
+        for line in warnings:
+            click.echo(f"  {line}")
         for line in report.facts:
             click.echo(f"  {line}")
         for line in report.problems:
             click.echo(f"  FAILED: {line}")
         for line in report.notes:
-            click.echo(f"  {line}" if line.startswith("NOTE") else f"  note: {line}")
+            if line not in warnings:
+                click.echo(f"  note: {line}")
     if not report.ok:
         first = report.problems[0]
         more = len(report.problems) - 1

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 from ledger.determinations import determinations_id
 from ledger.diff import differences
@@ -42,7 +42,7 @@ from ledger.scheme import parse_scheme, schemes
 
 FORMAT = "qp-ledger/bundle/v1"
 SELF_KEY_NOTE = (
-    "NOTE: checked against the key inside the bundle. That proves only that the bundle is "
+    "WARNING: checked against the key inside the bundle. That proves only that the bundle is "
     "consistent with itself; give the ledger's published key (--key) to prove it is the "
     "ledger's log."
 )
@@ -135,8 +135,8 @@ def _checkpoint(bundle: dict[str, Any], key: str | None, report: BundleReport) -
     own = _get(signed, "verifier_key", str, "checkpoint")
     if key is None:
         report.notes.append(SELF_KEY_NOTE)
-    elif key.strip() != own.strip():
-        report.notes.append(f"the bundle names another key ({own}); checked against yours")
+    elif key.strip() != own:
+        raise BundleError(f"checkpoint.verifier_key: the bundle names {own!r:.120}, not your key")
     try:
         cp = verify_checkpoint(note, key if key is not None else own)
     except CheckpointError as e:
@@ -185,6 +185,8 @@ def _record(
     record = _get(bundle, "record", dict, "")
     items = _get(record, "events", list, "record")
     expected = str(stream_id(ccg, scheme))
+    if _get(record, "stream_id", str, "record") != expected:
+        r.problems.append(f"record.stream_id: is not {expected}, the record of {ccg} in {scheme}")
     events = [_leaf(item, f"record.events[{i}]") for i, item in enumerate(items)]
     previous: ProvenLeaf | None = None
     for i, leaf in enumerate(events):
@@ -244,7 +246,7 @@ def _issue(
         return
     if recorded["issue_id"] != issue_id:
         report.problems.append(f"issue event: issues {recorded['issue_id']}, not {issue_id}")
-    for d in differences(recorded["document"], decision):
+    for d in _differences(recorded["document"], decision):
         report.problems.append(
             f"decision field {d['path'] or '(whole)'}: the bundle has {d['new']!r}, the issue "
             f"event recorded {d['old']!r}"
@@ -252,6 +254,28 @@ def _issue(
     report.facts.append(
         f"issued: {issue_id} by {recorded['actor']}, event at position {leaf.event.position}"
     )
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def _differences(old: Any, new: Any) -> list[dict[str, Any]]:
+    """Field by field, and strict: a missing key is not null, 1 is not 1.0 or true."""
+    found = differences(old, new)
+    if not found and _canonical(old) != _canonical(new):
+        old_keys, new_keys = _keys(old), _keys(new)
+        gone, added = sorted(old_keys - new_keys), sorted(new_keys - old_keys)
+        found = [{"path": "(keys or number types)", "old": gone, "new": added}]
+    return found
+
+
+def _keys(value: Any, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        return {p for k, v in value.items() for p in {f"{prefix}{k}"} | _keys(v, f"{prefix}{k}.")}
+    if isinstance(value, list):
+        return {p for i, v in enumerate(value) for p in _keys(v, f"{prefix}{i}.")}
+    return set()
 
 
 def _rerun(
@@ -283,7 +307,7 @@ def _rerun(
     # "as_of" and "log" say where the decision was asked for, not what it read; both are
     # checked above (the issue event holds them; the consistency proof covers "log").
     ignore: Callable[[dict[str, Any]], dict[str, Any]] = lambda d: {**d, "as_of": 0, "log": 0}  # noqa: E731
-    diffs = differences(ignore(decision), ignore(again))
+    diffs = _differences(ignore(decision), ignore(again))
     for d in diffs:
         r.problems.append(
             f"decision field {d['path']}: issued {d['old']!r}, the engine re-run gives {d['new']!r}"
@@ -326,7 +350,7 @@ def verify_bundle(bundle: Any, key: str | None = None) -> BundleReport:
         first, last = events[0].event.position, events[-1].event.position
         report.facts.append(
             f"record: {len(events)} events of {ccg} in {scheme} (positions {first}..{last}), "
-            f"stream {UUID(events[0].event.stream_id)}; each proven in the checkpoint's log"
+            f"stream {events[0].event.stream_id}; each proven in the checkpoint's log"
         )
     _issue(bundle, decision, cp, report)
     if not report.problems:

@@ -45,7 +45,7 @@ def test_a_bundle_verifies_with_no_database(database_url: str, key: Path, tmp_pa
     assert checked.stdout.startswith(f"VERIFIED: evidence bundle {out}\n")
     assert "identical field by field" in checked.stdout
     assert f"{len(versions)} events of {ccg} in {SCHEME}" in checked.stdout
-    assert "NOTE" not in checked.stdout
+    assert "WARNING" not in checked.stdout
 
     self_checked = qp("bundle", "verify", str(out), "--json")
     assert self_checked.returncode == 0, self_checked.stderr
