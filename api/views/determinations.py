@@ -23,10 +23,15 @@ from flask.views import MethodView
 
 from api import determination_schemas as ds
 from api.auth import allow, current_token, known_scheme
+from api.bundle_schemas import EvidenceBundle
 from api.context import ledger
 from api.jsonio import Blueprint
+from api.problems import Problem
 from api.schemas import IdempotencyHeaders
+from api.views.integrity import signer
 from ledger.errors import DecisionUnchanged, NothingRecorded
+from ledger.integrity.bundle_export import export_bundle
+from ledger.integrity.signed_head import SigningRefused
 
 blp = Blueprint(
     "determinations",
@@ -202,6 +207,27 @@ class ReproductionView(MethodView):
         """
         result = ledger().determinations.reproduce(ccg, scheme, issue_id, engine_version)
         return document(result)
+
+
+@blp.route("/issued-decisions/<issue_id>/bundle", endpoint="bundle", parameters=[ISSUE_PARAMETER])
+class BundleView(MethodView):
+    @allow("read-determinations")
+    @blp.response(200, EvidenceBundle)
+    @blp.alt_response(503, "SERVICE_UNAVAILABLE")
+    def get(self, ccg: str, scheme: str, issue_id: str) -> Response:
+        """The issued decision's evidence bundle: check it offline with `qp-ledger bundle verify`.
+
+        The decision, the scheme, the CCG's record up to the decision's position
+        with an inclusion proof per event, the issue event, and a checkpoint
+        signed now (docs/bundle.md). 503 `signing-refused` when the log no
+        longer extends the last signed checkpoint.
+        """
+        ledger().determinations.issued_decision(ccg, scheme, issue_id)  # 404 before any key
+        try:
+            bundle = export_bundle(ledger(), signer(), ccg, scheme, issue_id)
+        except SigningRefused as e:
+            raise Problem(503, "signing-refused", e.message) from None
+        return document(bundle)
 
 
 def _point(query: dict[str, Any], end: str) -> dict[str, Any]:

@@ -62,6 +62,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", f"{RECORD}/determinations"): DETERMINATION_READERS_OF_06F,
     ("GET", f"{RECORD}/issued-decisions/<issue_id>"): DETERMINATION_READERS_OF_06F,
     ("GET", f"{RECORD}/issued-decisions/<issue_id>/reproduction"): DETERMINATION_READERS_OF_06F,
+    ("GET", f"{RECORD}/issued-decisions/<issue_id>/bundle"): DETERMINATION_READERS_OF_06F,
     ("GET", f"{RECORD}/decision-diff?from_position=<position>"): DETERMINATION_READERS_OF_06F,
     ("POST", f"{RECORD}/appeals"): {"ccg"},
     ("GET", f"{RECORD}/appeals"): DETERMINATION_READERS_OF_06F,
