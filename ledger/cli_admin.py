@@ -285,7 +285,12 @@ def serve(
         child = ProjectorProcess(url)
         child.start()
         click.echo(f"projecting the read models (projector process {child.pid})", err=True)
-    click.echo(f"serving QP Ledger on http://{host}:{port} (docs: /docs)", err=True)
+    # The last line a user reads before gunicorn's log: where the console is.
+    click.echo(
+        f"serving QP Ledger on http://{host}:{port} (API docs: /docs)\n"
+        f"console for people: http://{host}:{port}/console/",
+        err=True,
+    )
     try:
         gunicorn_application(options, config).run()
     finally:
