@@ -34,7 +34,11 @@ from ledger.integrity.signing import created_message, load_signer, log_origin
 from ledger.integrity.signing import key_file as configured_key_file
 
 
-@click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(
+    cls=LedgerGroup,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Evidence bundles: export, and verify offline.",
+)
 def bundle() -> None:
     """Evidence bundles: one issued decision that anyone can check offline.
 
