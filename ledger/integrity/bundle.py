@@ -234,6 +234,7 @@ def _issue(
     bundle: dict[str, Any], decision: dict[str, Any], cp: Checkpoint, report: BundleReport
 ) -> None:
     leaf = _leaf(_get(bundle, "issue_event", dict, ""), "issue_event")
+    before = len(report.problems)
     ccg, scheme, issue_id = (bundle[k] for k in ("ccg", "scheme", "issue_id"))
     _included(leaf, cp, "issue event", report)
     if leaf.event.stream_id != str(determinations_id(ccg, scheme)):
@@ -251,9 +252,11 @@ def _issue(
             f"decision field {d['path'] or '(whole)'}: the bundle has {d['new']!r}, the issue "
             f"event recorded {d['old']!r}"
         )
-    report.facts.append(
-        f"issued: {issue_id} by {recorded['actor']}, event at position {leaf.event.position}"
-    )
+    if len(report.problems) == before:
+        report.facts.append(
+            f"issued: {issue_id} by {recorded['actor']}, in the log at position "
+            f"{leaf.event.position}, exactly this decision document"
+        )
 
 
 def _canonical(value: Any) -> str:
@@ -345,12 +348,13 @@ def verify_bundle(bundle: Any, key: str | None = None) -> BundleReport:
     problem = _decision_log(bundle, decision, cp)
     if problem:
         report.problems.append(problem)
+    before = len(report.problems)
     events = _record(bundle, ccg, scheme, position, cp, report)
-    if events:
+    if events and len(report.problems) == before:
         first, last = events[0].event.position, events[-1].event.position
         report.facts.append(
             f"record: {len(events)} events of {ccg} in {scheme} (positions {first}..{last}), "
-            f"stream {events[0].event.stream_id}; each proven in the checkpoint's log"
+            f"versions 1..{len(events)} chained, each proven in the checkpoint's log"
         )
     _issue(bundle, decision, cp, report)
     if not report.problems:
