@@ -83,10 +83,14 @@ def last_signed(signer: Signer) -> Checkpoint | None:
         return None if note is None else verify_checkpoint(note, signer.verifier)
     try:
         note = path.read_text(encoding="utf-8")
+        mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as e:
         raise SigningRefused(f"cannot read the last signed checkpoint {path}: {e}") from None
+    if mode & 0o077 and os.name != "nt":
+        # As for the key: whoever can rewrite this file can reset what a fork is checked against.
+        log.warning("WARNING: %s has mode %04o; run: chmod 600 %s", path, mode, path)
     try:
         return verify_checkpoint(note, signer.verifier)
     except CheckpointError as e:

@@ -156,3 +156,14 @@ def test_a_damaged_state_file_stops_signing(ledger: QPLedger, key: Path) -> None
     state.write_text("not a note")
     with pytest.raises(SigningRefused, match="should hold the last checkpoint"):
         docs.checkpoint(signer)
+
+
+def test_a_state_file_others_can_read_is_used_with_a_warning(
+    ledger: QPLedger, key: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    signer, docs = signer_for(key), LogDocuments(ledger.store)
+    docs.checkpoint(signer)
+    state_file(key).chmod(0o664)
+    with caplog.at_level("WARNING", logger="ledger.integrity.signed_head"):
+        docs.checkpoint(signer)
+    assert f"{state_file(key)} has mode 0664; run: chmod 600" in caplog.text
