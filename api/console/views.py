@@ -8,7 +8,7 @@ the API's writes, with the signed-in token's actor.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,7 +37,7 @@ from api.console import (
 )
 from api.console.charts import Mark, bars, pounds, step_chart
 from api.context import ledger
-from api.problems import LEDGER_STATUS, Problem
+from api.problems import Problem, ledger_status
 from api.reports import read_models, to_csv
 from ledger.ccgs import ccgs, get_ccg
 from ledger.errors import LedgerError
@@ -130,8 +130,7 @@ def refused(e: Problem) -> Response:
 
 @bp.errorhandler(LedgerError)
 def ledger_refused(e: LedgerError) -> Response:
-    status = next((s for c, s in LEDGER_STATUS.items() if isinstance(e, c)), 422)
-    return page("error.html", status, title="Refused", message=e.message)
+    return page("error.html", ledger_status(e), title="Refused", message=e.message)
 
 
 @bp.errorhandler(ReadModelNotReady)
@@ -294,20 +293,31 @@ def lines(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield {"kind": "deduction", "item": deduction, "events": deduction.get("events", [])}
 
 
+def picker_value(recorded: str | None) -> str:
+    """A recorded instant as a ``datetime-local`` value (UTC, to the second) to start from."""
+    return recorded[:19] if recorded else ""
+
+
 @bp.get("/ccgs/<ccg>/<scheme>")
 def decision(ccg: str, scheme: str) -> Response:
     token = require("read-ccg", ccg=ccg, scheme=scheme)
     position = int_arg("position")
+    as_of = request.args.get("as_of", "").strip() or None
     events = history(ccg, scheme)
     if not events:
         raise Problem(404, "nothing-recorded", f"CCG {ccg} has no events in {scheme} yet.")
     first, last = events[0]["position"], events[-1]["position"]
-    document = ledger().determinations.decision(ccg, scheme, position=position).document
+    # A recorded time resolves to the last log position recorded at or before it
+    # (the service says so, or why not: malformed, in the future, or both given).
+    document = (
+        ledger().determinations.decision(ccg, scheme, position=position, as_of=as_of).document
+    )
     try:
         changes = read_models().timeline(ccg, scheme, page_size=1000).items
     except ReadModelNotReady:
         changes = []
-    at = document["position"] if position is not None else None
+    replayed = position is not None or as_of is not None
+    at = document["position"] if replayed else None
     marks = [
         Mark(
             e["position"],
@@ -335,6 +345,9 @@ def decision(ccg: str, scheme: str) -> Response:
         first=first,
         last=last,
         position=position,
+        as_of=as_of,
+        replayed=replayed,
+        picked=picker_value(document["as_of"]),
         chart=chart,
         changes=changes,
         may_determinations=may(token, "read-determinations", ccg=ccg, scheme=scheme),
@@ -420,8 +433,22 @@ def determinations(ccg: str, scheme: str) -> Response:
     return determinations_page(ccg, scheme)
 
 
-def _written(ccg: str, scheme: str, message: str) -> BaseResponse:
-    session["flash"] = message
+def write(
+    ccg: str,
+    scheme: str,
+    action: Callable[[], dict[str, Any]],
+    done: Callable[[dict[str, Any]], str],
+) -> BaseResponse:
+    """Run a form's write; a refusal shows the page again with the ledger's words.
+
+    The service validates before it appends, so a refused form has stored
+    nothing; a write that went through redirects (303) so a reload cannot repeat it.
+    """
+    try:
+        result = action()
+    except LedgerError as e:
+        return determinations_page(ccg, scheme, ledger_status(e), error=e.message)
+    session["flash"] = done(result)
     return redirect(url_for("console.determinations", ccg=ccg, scheme=scheme), code=303)
 
 
@@ -432,41 +459,38 @@ def _form(name: str) -> str:
 @bp.post("/ccgs/<ccg>/<scheme>/issue")
 def issue(ccg: str, scheme: str) -> BaseResponse:
     token = require("issue-decisions", ccg=ccg, scheme=scheme)
-    try:
-        issued = ledger().determinations.issue(
+    return write(
+        ccg,
+        scheme,
+        lambda: ledger().determinations.issue(
             ccg,
             scheme,
             actor=token.actor,
             reason=_form("reason") or None,
             appeal_id=_form("appeal_id") or None,
             force=request.form.get("force") == "yes",
-        )
-    except LedgerError as e:
-        return failed(ccg, scheme, e)
-    return _written(ccg, scheme, f"Issued {issued['issue_id']}.")
-
-
-def failed(ccg: str, scheme: str, e: LedgerError) -> Response:
-    status = next((s for c, s in LEDGER_STATUS.items() if isinstance(e, c)), 422)
-    return determinations_page(ccg, scheme, status, error=e.message)
+        ),
+        lambda issued: f"Issued {issued['issue_id']}.",
+    )
 
 
 @bp.post("/ccgs/<ccg>/<scheme>/appeals")
 def lodge(ccg: str, scheme: str) -> BaseResponse:
     token = require("lodge-appeal", ccg=ccg, scheme=scheme)
     disputes = [d.strip() for d in _form("disputes").split(",") if d.strip()]
-    try:
-        appeal = ledger().determinations.lodge_appeal(
+    return write(
+        ccg,
+        scheme,
+        lambda: ledger().determinations.lodge_appeal(
             ccg,
             scheme,
             _form("issue_id"),
             grounds=_form("grounds"),
             disputes=disputes or None,
             actor=token.actor,
-        )
-    except LedgerError as e:
-        return failed(ccg, scheme, e)
-    return _written(ccg, scheme, f"Lodged {appeal['appeal_id']}.")
+        ),
+        lambda appeal: f"Lodged {appeal['appeal_id']}.",
+    )
 
 
 @bp.post("/ccgs/<ccg>/<scheme>/evidence")
@@ -488,18 +512,19 @@ def evidence(ccg: str, scheme: str) -> BaseResponse:
                 "media_type": _form("media_type") or "application/octet-stream",
             }
         ]
-    try:
-        ledger().determinations.add_evidence(
+    return write(
+        ccg,
+        scheme,
+        lambda: ledger().determinations.add_evidence(
             ccg,
             scheme,
             _form("appeal_id"),
             text=_form("text"),
             attachments=attachments,
             actor=token.actor,
-        )
-    except LedgerError as e:
-        return failed(ccg, scheme, e)
-    return _written(ccg, scheme, f"Evidence added to {_form('appeal_id')}.")
+        ),
+        lambda _: f"Evidence added to {_form('appeal_id')}.",
+    )
 
 
 @bp.post("/ccgs/<ccg>/<scheme>/determination")
@@ -517,8 +542,10 @@ def determine(ccg: str, scheme: str) -> BaseResponse:
             message = f"remedy line {number}: not a JSON object (one command per line)."
             return determinations_page(ccg, scheme, 422, error=message)
         remedy.append({"ccg": ccg, "scheme": scheme, **command})
-    try:
-        appeal = ledger().determinations.determine_appeal(
+    return write(
+        ccg,
+        scheme,
+        lambda: ledger().determinations.determine_appeal(
             ccg,
             scheme,
             _form("appeal_id"),
@@ -526,10 +553,9 @@ def determine(ccg: str, scheme: str) -> BaseResponse:
             determination=_form("determination"),
             remedy=remedy,
             actor=token.actor,
-        )
-    except LedgerError as e:
-        return failed(ccg, scheme, e)
-    return _written(ccg, scheme, f"{appeal['appeal_id']} determined: {_form('outcome')}.")
+        ),
+        lambda appeal: f"{appeal['appeal_id']} determined: {_form('outcome')}.",
+    )
 
 
 @bp.app_context_processor

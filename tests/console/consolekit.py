@@ -47,4 +47,14 @@ def csrf(client: FlaskClient, path: str = "/console/sign-in") -> str:
 
 
 def sign_in(client: FlaskClient, plaintext: str) -> Any:
+    """Sign in from a browser with no console cookie (whoever was signed in before)."""
+    client.delete_cookie("qp_console", path="/console")
     return client.post("/console/sign-in", data={"token": plaintext, "csrf_token": csrf(client)})
+
+
+def submit(client: FlaskClient, action: str, **fields: str) -> Any:
+    """Post one of 06F's determinations-page forms with the CSRF token that page carries."""
+    where = f"/console/ccgs/{CCG}/{SCHEME}"
+    return client.post(
+        f"{where}/{action}", data={"csrf_token": csrf(client, f"{where}/determinations"), **fields}
+    )

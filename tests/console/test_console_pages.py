@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import html
 import io
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from consolekit import CCG, OTHER_CCG, SCHEME, Token, csrf, sign_in
+from consolekit import CCG, OTHER_CCG, SCHEME, Token, csrf, sign_in, submit
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -168,7 +170,6 @@ def test_every_page_obeys_the_api_role_rules(client: FlaskClient, token: Token) 
     seen: dict[tuple[str, str], tuple[int, int]] = {}
     for who, (role, org) in WHO.items():
         plaintext = token(role, org)
-        client.delete_cookie("qp_console", path="/console")
         assert sign_in(client, plaintext).status_code == 303
         for name, (console_path, api_path) in PAGES.items():
             shown = client.get(console_path).status_code
@@ -183,7 +184,6 @@ def test_every_page_obeys_the_api_role_rules(client: FlaskClient, token: Token) 
     assert seen[("ccg", "decision")][0] == 200
     assert seen[("ccg", "overview")][0] == 403
     assert seen[("area-team", "decision")][0] == 200
-    client.delete_cookie("qp_console", path="/console")
     sign_in(client, token("ccg", CCG))
     refused = client.get(f"/console/ccgs/{OTHER_CCG}/{SCHEME}")
     assert "not for CCG 00C" in refused.get_data(as_text=True)
@@ -255,6 +255,38 @@ def test_replay_shows_the_decision_apis_pounds_at_each_position(
     assert bad.status_code == 400 and "whole number" in bad.get_data(as_text=True)
 
 
+def test_replay_by_recorded_time_shows_the_decision_apis_pounds_and_the_position_it_resolved_to(
+    client: FlaskClient, token: Token
+) -> None:
+    auditor = token("auditor")
+    sign_in(client, auditor)
+    history = json.loads(api(client, f"{RECORD}/history?limit=500", auditor).data)["events"]
+    for event in (history[len(history) // 4], history[len(history) // 2]):
+        instant = event["recorded_at"]
+        query = urlencode({"as_of": instant})
+        answer = client.get(f"{PAGE}?{query}")
+        assert answer.status_code == 200
+        page = answer.get_data(as_text=True)
+        document = json.loads(api(client, f"{RECORD}/decision?{query}", auditor).data)
+        assert document["position"] == event["position"]  # the last event recorded by then
+        assert text_of(page, "payable") == pounds(document["payable_pence"])
+        assert text_of(page, "as-of-position") == str(event["position"])
+        assert text_of(page, "as-of-time") == instant
+        link = urlsplit(html.unescape(text_of(page, "share-link")))
+        assert (link.path, parse_qs(link.query)) == (PAGE, {"as_of": [instant]})
+        assert f'value="{instant[:19]}"' in page  # the picker starts at the instant shown
+    # A time the ledger has not reached, or not a time at all: the ledger's words, 422.
+    for wrong, message in (
+        ("2999-01-01T00:00:00Z", "is in the future"),
+        ("last tuesday", "is not an ISO-8601 date-time"),
+    ):
+        query = urlencode({"as_of": wrong})
+        refused = client.get(f"{PAGE}?{query}")
+        assert refused.status_code == 422
+        assert message in refused.get_data(as_text=True)
+        assert api(client, f"{RECORD}/decision?{query}", auditor).status_code == 422
+
+
 def test_an_event_page_says_who_when_why_and_where_in_the_log(
     client: FlaskClient, token: Token
 ) -> None:
@@ -275,52 +307,38 @@ def test_an_event_page_says_who_when_why_and_where_in_the_log(
 def test_the_appeal_story_from_the_page(client: FlaskClient, token: Token) -> None:
     board, ccg = token("board"), token("ccg", CCG)
     sign_in(client, board)
-    where = f"{PAGE}/determinations"
-    issued = client.post(f"{PAGE}/issue", data={"csrf_token": csrf(client, where), "reason": "y"})
+    issued = submit(client, "issue", reason="y")
     assert issued.status_code == 303
     first = chain(client, token)["issued"][0]["issue_id"]
 
-    client.delete_cookie("qp_console", path="/console")
     sign_in(client, ccg)
     # A refused form says why and stores nothing.
-    empty = client.post(
-        f"{PAGE}/appeals", data={"csrf_token": csrf(client, where), "issue_id": first}
-    )
+    empty = submit(client, "appeals", issue_id=first)
     assert empty.status_code == 422
     assert "grounds" in empty.get_data(as_text=True)
     assert chain(client, token)["appeals"] == []
     # A CCG may not issue decisions: the API's refusal, word for word.
-    cannot = client.post(f"{PAGE}/issue", data={"csrf_token": csrf(client, where)})
+    cannot = submit(client, "issue")
     assert cannot.status_code == 403
     assert "A ccg token may not issue decisions" in cannot.get_data(as_text=True)
 
-    lodged = client.post(
-        f"{PAGE}/appeals",
-        data={
-            "csrf_token": csrf(client, where),
-            "issue_id": first,
-            "grounds": "Admissions miscounted",
-        },
-    )
+    lodged = submit(client, "appeals", issue_id=first, grounds="Admissions miscounted")
     assert lodged.status_code == 303
     appeal_id = chain(client, token)["appeals"][0]["appeal_id"]
     digest = hashlib.sha256(b"trust letter").hexdigest()
-    added = client.post(
-        f"{PAGE}/evidence",
-        data={
-            "csrf_token": csrf(client, where),
-            "appeal_id": appeal_id,
-            "text": "The trust's letter",
-            "sha256": digest,
-            "size": "12",
-            "file_name": "letter.pdf",
-            "media_type": "application/pdf",
-        },
+    added = submit(
+        client,
+        "evidence",
+        appeal_id=appeal_id,
+        text="The trust's letter",
+        sha256=digest,
+        size="12",
+        file_name="letter.pdf",
+        media_type="application/pdf",
     )
     assert added.status_code == 303
-    assert digest in client.get(where).get_data(as_text=True)
+    assert digest in client.get(f"{PAGE}/determinations").get_data(as_text=True)
 
-    client.delete_cookie("qp_console", path="/console")
     sign_in(client, board)
     remedy = {
         "type": "measure_submitted",
@@ -329,21 +347,16 @@ def test_the_appeal_story_from_the_page(client: FlaskClient, token: Token) -> No
         "period": "2013-14",
         "value": 1600.0,
     }
-    determined = client.post(
-        f"{PAGE}/determination",
-        data={
-            "csrf_token": csrf(client, where),
-            "appeal_id": appeal_id,
-            "outcome": "upheld",
-            "determination": "The count included a case from another CCG.",
-            "remedy": json.dumps(remedy),
-        },
+    determined = submit(
+        client,
+        "determination",
+        appeal_id=appeal_id,
+        outcome="upheld",
+        determination="The count included a case from another CCG.",
+        remedy=json.dumps(remedy),
     )
     assert determined.status_code == 303, determined.get_data(as_text=True)
-    revised = client.post(
-        f"{PAGE}/issue",
-        data={"csrf_token": csrf(client, where), "appeal_id": appeal_id, "reason": "revised"},
-    )
+    revised = submit(client, "issue", appeal_id=appeal_id, reason="revised")
     assert revised.status_code == 303
     story = chain(client, token)
     assert [i["appeal_id"] for i in story["issued"]] == [None, appeal_id]
@@ -363,8 +376,7 @@ def test_the_verification_bundle_holds_proofs_the_python_verifier_accepts(
 ) -> None:
     """The same bundle the browser checks (tests/console/test_console_browser.py)."""
     sign_in(client, token("board"))
-    where = f"{PAGE}/determinations"
-    client.post(f"{PAGE}/issue", data={"csrf_token": csrf(client, where)})
+    submit(client, "issue")
     issue = chain(client, token)["issued"][0]
     letter = client.get(f"{PAGE}/issues/{issue['issue_id']}")
     assert letter.status_code == 200 and "Verify in this browser" in letter.get_data(as_text=True)
@@ -392,6 +404,5 @@ def test_the_verification_bundle_holds_proofs_the_python_verifier_accepts(
             checkpoint.root,
         )
     # A reporter reaches neither the letter nor its proofs.
-    client.delete_cookie("qp_console", path="/console")
     sign_in(client, token("reporter"))
     assert client.get(f"{PAGE}/issues/{issue['issue_id']}/bundle.json").status_code == 403
