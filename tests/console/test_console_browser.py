@@ -24,9 +24,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from e2e.browser import Guard, chromium
 from e2e.serving import QP_LEDGER, Server, clean_env, start_serve
 
 from api.console.charts import pounds
@@ -38,22 +39,8 @@ CCG = "06F"
 RECORD = f"/ccgs/{CCG}/schemes/{SCHEME}"
 PAGE = f"/console/ccgs/{CCG}/{SCHEME}"
 AXE = "/console/static/vendor/axe-core/axe.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: Where a few screenshots are copied for docs/console.md (QP_LEDGER_CONSOLE_SHOTS=dir).
 SHOTS_FOR_DOCS = os.environ.get("QP_LEDGER_CONSOLE_SHOTS")
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +69,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """A browser per test: Playwright's event loop (and its executor thread) ends with it."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright for Python is not installed")
-    executable = shutil.which("chromium")
-    if executable is None:
-        unavailable("no chromium on PATH")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Session:
@@ -102,20 +80,10 @@ class Session:
         self.server = server
         self.shots = shots
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
-        self.requested: list[str] = []
-        self.left: list[str] = []
-        self.context.route("**/*", self._guard)
+        self.guard = Guard()
+        self.context.route("**/*", self.guard)
         self.context.set_default_timeout(15_000)
         self.page = self.context.new_page()
-
-    def _guard(self, route: Any, request: Any) -> None:
-        self.requested.append(request.url)
-        parts = urlsplit(request.url)
-        if parts.scheme in ("data", "blob") or parts.hostname == "127.0.0.1":
-            route.fallback()
-        else:
-            self.left.append(request.url)
-            route.abort()
 
     def goto(self, path: str) -> Any:
         return self.page.goto(self.server.base + path, wait_until="networkidle")
@@ -137,18 +105,32 @@ class Session:
         )
         bad = [v for v in found if v["impact"] in ("serious", "critical")]
         assert bad == [], f"{name}: {bad}"
+        self.shot(name)
+
+    def shot(self, name: str, full_page: bool = True) -> None:
+        """A screenshot in the test's tmp dir (and for the docs, when asked)."""
         shot = self.shots / f"{name}.png"
-        self.page.screenshot(path=str(shot), full_page=True)
+        self.page.screenshot(path=str(shot), full_page=full_page)
         if SHOTS_FOR_DOCS:
             shutil.copy(shot, Path(SHOTS_FOR_DOCS) / shot.name)
+
+    def fits(self) -> None:
+        """The page is no wider than the window: nothing to scroll sideways on a phone."""
+        wide, window, past = self.page.evaluate(
+            "[document.scrollingElement.scrollWidth, window.innerWidth,"
+            " [...document.body.querySelectorAll('*')]"
+            ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+            ".slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id)]"
+        )
+        assert wide <= window + 1, f"{self.page.url}: {wide}px wide in {window}px: {past}"
 
     def text(self, selector: str) -> str:
         return str(self.page.locator(selector).inner_text()).strip()
 
     def close(self) -> None:
         self.context.close()
-        assert self.left == [], f"the page tried to reach other hosts: {self.left}"
-        assert self.requested, "no request was recorded"
+        assert self.guard.left == [], f"the page tried to reach other hosts: {self.guard.left}"
+        assert self.guard.requested, "no request was recorded"
 
 
 @pytest.fixture
@@ -198,6 +180,13 @@ def test_board_sees_the_national_overview_whose_total_is_the_reporting_apis(
     s.page.wait_for_load_state("networkidle")
     assert s.text("#shown-count") == "1"
     s.check("overview-filtered")
+    # On a phone (390 x 844 CSS pixels) the overview and a decision fit the screen's width.
+    s.page.set_viewport_size({"width": 390, "height": 844})
+    for path, name in (("/console/overview", "phone-overview"), (PAGE, "phone-decision")):
+        s.goto(path)
+        s.fits()
+        s.shot(name, full_page=False)  # what the phone's screen shows first
+    s.page.set_viewport_size({"width": 1280, "height": 900})
     # Signing out ends the session: the overview asks for a token again.
     s.page.get_by_role("button", name="Sign out").click()
     s.page.wait_for_load_state("networkidle")
@@ -206,18 +195,24 @@ def test_board_sees_the_national_overview_whose_total_is_the_reporting_apis(
     s.check("sign-in")
 
 
-def test_a_ccg_signs_in_to_its_own_decision_and_not_another_ccgs(
-    server: Server, session: Any
+@pytest.mark.parametrize(("role", "org"), [("ccg", CCG), ("area-team", "E39000015")])
+def test_a_ccg_or_its_area_team_signs_in_to_its_decision_and_not_another_areas(
+    server: Server, session: Any, role: str, org: str
 ) -> None:
     s = session()
-    s.sign_in(server.token("ccg", CCG))
+    s.sign_in(server.token(role, org))
+    if role == "area-team":  # an area team starts from the list of its CCGs
+        assert s.text("h1") == "Your CCGs"
+        s.check("area-team-home")
+        s.page.get_by_role("link", name=f"{CCG} ").click()
+        s.page.wait_for_load_state("networkidle")
     assert s.page.url.endswith(f"{PAGE}")
     assert "Why this amount" in s.page.content()
-    s.check("decision")
+    s.check(f"decision-{role}")
     answer = s.goto(f"/console/ccgs/00C/{SCHEME}")
     assert answer.status == 403
-    assert "acts for 06F, not for CCG 00C" in s.text("main")
-    s.check("forbidden")
+    assert f"acts for {org}, not for CCG 00C" in s.text("main")
+    s.check(f"forbidden-{role}")
     assert s.goto("/console/overview").status == 403
 
 
@@ -242,7 +237,7 @@ def test_replaying_06F_shows_the_decision_apis_pounds_at_three_positions(
     for i, position in enumerate(positions):
         if i == 0:  # by the number box, as a user would
             s.page.get_by_label("Log position (number)").fill(str(position))
-            s.page.get_by_role("button", name="Replay").click()
+            s.page.get_by_role("button", name="Replay", exact=True).click()
             s.page.wait_for_load_state("networkidle")
         else:  # by a shared link
             s.goto(f"{PAGE}?position={position}")
@@ -253,6 +248,17 @@ def test_replaying_06F_shows_the_decision_apis_pounds_at_three_positions(
         assert s.text("#as-of-position") == str(position)
         assert s.text("#share-link").endswith(f"?position={position}")
     s.check("replay")
+    # By recorded time: the picker's instant resolves to a log position (shown, and shared).
+    picked = history[len(history) // 3]["recorded_at"][:19]
+    s.page.get_by_label("Recorded time (UTC)").fill(picked)
+    s.page.get_by_role("button", name="Replay at this time").click()
+    s.page.wait_for_load_state("networkidle")
+    as_of = parse_qs(urlsplit(s.page.url).query)["as_of"][0]
+    assert as_of.startswith(picked[:16])  # Chromium drops ":00" seconds
+    document = api(server, f"{RECORD}/decision?{urlencode({'as_of': as_of})}", auditor)
+    assert s.text("#payable") == pounds(document["payable_pence"])
+    assert s.text("#as-of-position") == str(document["position"])
+    assert f"as_of={as_of[:13]}" in s.text("#share-link")
     # The timeline's event marks lead to the event: who, when, why, log position.
     s.page.locator("svg.timeline a").last.click()  # the top one where marks overlap
     s.page.wait_for_load_state("networkidle")
@@ -304,9 +310,7 @@ def test_an_issued_decision_verifies_in_the_browser_and_a_tampered_one_does_not(
     assert f"{key['origin']}+{key['key_id']}" in result.inner_text()
     s.check("issued-verified")
     s.page.emulate_media(media="print")
-    s.page.screenshot(path=str(s.shots / "letter-print.png"), full_page=True)
-    if SHOTS_FOR_DOCS:
-        shutil.copy(s.shots / "letter-print.png", Path(SHOTS_FOR_DOCS) / "letter-print.png")
+    s.shot("letter-print")
     s.page.emulate_media(media="screen")
 
     for change, reason in (("leaf", "inclusion proof fails"), ("checkpoint", "signature")):
