@@ -8,9 +8,10 @@ tests/api/test_roles.py checks every pair):
 * ``ccg`` writes its own submissions, local measure choice and financial
   declaration, and reads its own decision and history;
 * ``area-team`` agrees thresholds for the CCGs of its area (from the reference
-  data) and reads them;
+  data), records the post-infection review assignment of HCAI cases reported
+  against them, and reads them;
 * ``board`` flags and rescinds quality failures, records populations and
-  constitution results, and reads everything;
+  constitution results, reports and withdraws HCAI cases, and reads everything;
 * ``auditor`` reads everything and writes nothing;
 * ``reporter`` reads reports only (reference data; no decisions or history).
 
@@ -52,6 +53,12 @@ WRITERS: dict[str, str] = {
     "quality_failure_flagged": "board",
     "quality_failure_rescinded": "board",
     "financial_position_declared": "ccg",
+    # HCAI cases (issue 14): the Board reports and withdraws cases (the national
+    # surveillance return); the area team of the CCG a case was reported against
+    # records the post-infection review's assignment and any reassignment.
+    "hcai_case_reported": "board",
+    "hcai_case_assigned": "area-team",
+    "hcai_case_withdrawn": "board",
 }
 #: Read action -> the roles that may perform it (CCG-scoped for ccg and area-team).
 READERS: dict[str, tuple[str, ...]] = {

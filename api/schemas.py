@@ -138,6 +138,24 @@ class IdempotencyHeaders(ma.Schema):
     )
 
 
+class HCAICaseReported(CommandBase):
+    case_id = _text("The case's id, once per scheme: letters, digits and . _ / -.")
+    organism = _text("The organism; mrsa.", enum=["mrsa"])
+    specimen_date = _text("Date the positive blood culture was taken, YYYY-MM-DD.")
+    trust = _text("ODS code of the provider trust: R and two capital letters or digits.")
+
+
+class HCAICaseAssigned(CommandBase):
+    case_id = _text("A reported case that was not withdrawn.")
+    assigned_to = _text("ccg:<code>, trust:<ODS code> or third-party.")
+    assigned_by = _text("Who made the post-infection review's assignment.")
+    pir_reference = _text("The post-infection review's reference.")
+
+
+class HCAICaseWithdrawn(CommandBase):
+    case_id = _text("A reported case that was not withdrawn.")
+
+
 class WriteHeaders(IdempotencyHeaders):
     """The optional headers of a ledger command."""
 
@@ -182,15 +200,35 @@ def _events() -> fields.List:
     return fields.List(fields.Nested(EventRef), required=True)
 
 
+class CaseLine(Document):
+    """An HCAI case ever assigned to the CCG in the year (derived criteria only, issue 14)."""
+
+    case_id = fields.String(required=True)
+    organism = fields.String()
+    specimen_date = fields.String(metadata={"format": "date"})
+    trust = fields.String()
+    responsible_ccg = fields.String()
+    assigned_by = fields.String()
+    pir_reference = fields.String()
+    counted = fields.Boolean(required=True)
+    now_assigned_to = fields.String(allow_none=True)
+    case_event = fields.String(metadata={"description": "The case's own event behind it."})
+    events = _events()
+
+
 class CriterionLine(Document):
     criterion = fields.String(required=True)
     direction = fields.String(required=True)
     period = fields.String()
     value = _number(required=True)
+    value_source = fields.String(
+        metadata={"description": "Only when derived: cases (counted from case events)."}
+    )
     target = _number(required=True)
     target_source = fields.String()
     baseline = _number()
     met = fields.Boolean(required=True, allow_none=True)
+    cases = fields.List(fields.Nested(CaseLine))
     events = _events()
 
 
@@ -330,6 +368,13 @@ class Criterion(Document):
     id = fields.String(required=True)
     direction = fields.String(required=True)
     fixed_target = fields.String(required=True, allow_none=True)
+    value = fields.String(
+        metadata={
+            "enum": ["submitted", "cases"],
+            "description": "submitted (measure_submitted), or counted from the HCAI case "
+            "events assigned to the CCG (issue 14)",
+        }
+    )
 
 
 class Measure(Document):

@@ -28,6 +28,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import EventStore, IntegrityError, MapperDeserialisationError
 from sqlalchemy import RowMapping
 
+from ledger.cases import CASE_COMMANDS, HCAICase, assigned_ccg, case_stream_id
 from ledger.ccgs import get_ccg
 from ledger.clock import parse_instant, to_us, us_to_iso
 from ledger.commands import Command, loads_line, parse_command
@@ -42,6 +43,7 @@ from ledger.errors import (
     IdempotencyKeyReused,
     InvalidCommand,
     LedgerError,
+    RuleViolation,
     UnknownCCG,
 )
 from ledger.facts import (
@@ -184,6 +186,14 @@ class QPLedger(Application[UUID]):
         retry = None
         if idempotency_key is not None:
             retry = self._idempotency_row(who, idempotency_key, command)
+        if command.type in CASE_COMMANDS:
+            if expected_version is not None:
+                raise InvalidCommand(
+                    "If-Match: a case command may change several CCGs' records, so it "
+                    "cannot be made conditional on one; send it without If-Match",
+                    field="If-Match",
+                )
+            return self._execute_case(command, who, retry)
         for attempt in range(MAX_WRITE_ATTEMPTS):
             # One writer per stream in this process; writers in other processes
             # are resolved by the stream's version constraint, then a jittered pause.
@@ -220,6 +230,105 @@ class QPLedger(Application[UUID]):
                     )
             time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
         raise ConcurrencyConflict(f"too many concurrent writes to {command.ccg}; try again")
+
+    def _execute_case(self, command: Command, who: str, retry: dict[str, Any] | None) -> Receipt:
+        """Record an HCAI case command on the case's stream and the CCG records it touches.
+
+        One transaction holds the case's event and, when the assignment moves,
+        the attribution's end on the CCG it leaves and its start on the CCG it
+        reaches (ledger/cases.py), in that order, so no replay ever counts a
+        case for two CCGs. The receipt names the case's event, the last one.
+        """
+        case_oid = case_stream_id(command.scheme, command.fields["case_id"])
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            with self._stream_lock(case_oid):
+                if retry is not None:
+                    earlier = self._earlier_receipt(retry)
+                    if earlier is not None:
+                        return earlier
+                changed = self._case_change(command, who)
+                try:
+                    # The case last: a keyed write's stored receipt is the last event.
+                    recordings = self.save(*changed, idempotency=retry)
+                except IntegrityError:
+                    for aggregate in changed:
+                        self.forget(aggregate.id)
+                else:
+                    last = recordings[-1]
+                    return self._receipt(
+                        command,
+                        case_oid,
+                        last.domain_event.originator_version,
+                        last.notification.id,
+                    )
+            time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
+        raise ConcurrencyConflict(f"too many concurrent writes to case {command.fields['case_id']}")
+
+    def load_case(self, scheme: str, case_id: str) -> HCAICase | None:
+        try:
+            case: HCAICase = self.repository.get(case_stream_id(scheme, case_id))
+        except AggregateNotFoundError:
+            return None
+        return case
+
+    def _case_change(self, command: Command, who: str) -> list[Any]:
+        """The aggregates a case command changes, with their new events; the case last."""
+        f, scheme, reason = command.fields, command.scheme, command.reason
+        case_id = f["case_id"]
+        case = self.load_case(scheme, case_id)
+        if command.type == "hcai_case_reported":
+            if case is not None:
+                raise RuleViolation(
+                    f"case_id: case {case_id!r} was already reported in {scheme} (against "
+                    f"{case.ccg}, specimen {case.specimen_date} at {case.trust}); a case is "
+                    "reported once",
+                    field="case_id",
+                )
+            reported = HCAICase(
+                scheme=scheme,
+                case_id=case_id,
+                organism=f["organism"],
+                specimen_date=f["specimen_date"],
+                trust=f["trust"],
+                ccg=command.ccg,
+                actor=who,
+                reason=reason,
+            )
+            return [reported]
+        if case is None:
+            raise RuleViolation(
+                f"case_id: no case {case_id!r} has been reported in {scheme}; "
+                "send hcai_case_reported first",
+                field="case_id",
+            )
+        if case.ccg != command.ccg:
+            raise RuleViolation(
+                f"ccg: case {case_id!r} was reported against {case.ccg}, not {command.ccg}; "
+                "its commands name the CCG it was reported against",
+                field="ccg",
+                allowed=[case.ccg],
+            )
+        leaving = assigned_ccg(case.assigned_to)
+        case_oid = case_stream_id(scheme, case_id)
+        records: list[CCGPremiumRecord] = []
+        if command.type == "hcai_case_assigned":
+            case.check_open("assigned")
+            case.assign(f["assigned_to"], f["assigned_by"], f["pir_reference"], who, reason)
+            now, reaching = f["assigned_to"], assigned_ccg(f["assigned_to"])
+        else:
+            case.check_open("withdrawn again")
+            case.withdraw(who, reason)
+            now, reaching = "withdrawn", None
+        case_event = event_id(case_oid, int(case.version))
+        if leaving is not None and leaving != reaching:
+            record = self.load_record(leaving, scheme, who)
+            record.end_case_attribution(case_id, now, case_event, who, reason)
+            records.append(record)
+        if reaching is not None:
+            record = self.load_record(reaching, scheme, who)
+            record.attribute_case(case.attribution(), case_event, who, reason)
+            records.append(record)
+        return [*records, case]
 
     def _stream_lock(self, oid: UUID) -> threading.Lock:
         with self._locks_guard:
@@ -285,6 +394,9 @@ class QPLedger(Application[UUID]):
         if row is None:
             return None
         oid = stream_id(row["ccg"], row["scheme"])
+        if row["type"] in CASE_COMMANDS:
+            found = self.store.originator_at(int(row["position"]))
+            oid = UUID(found) if found else oid
         return Receipt(
             type=row["type"],
             ccg=row["ccg"],
@@ -343,10 +455,26 @@ class QPLedger(Application[UUID]):
             if not line.strip():
                 continue
             try:
-                batch.append((number, parse_command(loads_line(line))))
+                command = parse_command(loads_line(line))
             except LedgerError as e:
                 report.rejected += 1
                 report.errors.append({"line": number, **e.to_dict()})
+                continue
+            if command.type in CASE_COMMANDS:
+                # A case may change several CCGs' records: flush what came before,
+                # record it on its own, then read the records afresh.
+                if batch:
+                    self._import_batch(batch, actor, report, records)
+                    batch = []
+                records.clear()
+                try:
+                    self.execute(command, actor=command.actor or actor)
+                    report.stored += 1
+                except LedgerError as e:
+                    report.rejected += 1
+                    report.errors.append({"line": number, **e.to_dict()})
+                continue
+            batch.append((number, command))
             if len(batch) >= batch_size:
                 self._import_batch(batch, actor, report, records)
                 batch = []

@@ -9,16 +9,18 @@ the aggregate. Either way a rejected command stores nothing.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ledger.cases import CASE_ID, check_trust, parse_assignee
 from ledger.ccgs import ccgs, get_ccg
 from ledger.errors import InvalidCommand, RuleViolation, UnknownCCG, UnknownMeasure
 from ledger.jsontext import loads_strict, text_problem
-from ledger.scheme import DIRECTIONS, Scheme, get_scheme
+from ledger.scheme import DIRECTIONS, Scheme, get_scheme, schemes
 
 COMMON_FIELDS = ("type", "ccg", "scheme", "reason", "actor")
 
@@ -32,6 +34,10 @@ COMMAND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "quality_failure_flagged": (("flag_id", "description"), ()),
     "quality_failure_rescinded": (("flag_id",), ()),
     "financial_position_declared": (("outturn", "amount_pence"), ()),
+    # HCAI cases (ledger/cases.py): ``ccg`` is the patient's CCG of responsibility.
+    "hcai_case_reported": (("case_id", "organism", "specimen_date", "trust"), ()),
+    "hcai_case_assigned": (("case_id", "assigned_to", "assigned_by", "pir_reference"), ()),
+    "hcai_case_withdrawn": (("case_id",), ()),
 }
 COMMAND_TYPES = tuple(COMMAND_FIELDS)
 OUTTURNS = ("balanced", "overspend")
@@ -251,7 +257,68 @@ def _measure_and_criterion(raw: dict[str, Any], scheme: Scheme) -> tuple[str, st
     return str(measure_id), str(criterion_id)
 
 
+def _case_id(raw: dict[str, Any]) -> str:
+    case_id = _text(raw, "case_id")
+    if not CASE_ID.match(case_id):
+        raise InvalidCommand(
+            f"case_id: {_shown(case_id)} must be 1 to 64 letters, digits and . _ / - "
+            "(starting with a letter or digit)",
+            field="case_id",
+        )
+    return str(case_id)
+
+
+def _specimen_date(raw: dict[str, Any]) -> str:
+    text = _text(raw, "specimen_date")
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidCommand(
+            f"specimen_date: {_shown(text)} is not a date (YYYY-MM-DD)", field="specimen_date"
+        ) from None
+    return str(text)
+
+
+def _case_fields(kind: str, raw: dict[str, Any], scheme: Scheme) -> dict[str, Any]:
+    """An HCAI case command: only in a scheme that counts cases (``case_organisms``)."""
+    if not scheme.case_organisms:
+        counting = sorted(s.id for s in schemes().values() if s.case_organisms)
+        raise RuleViolation(
+            f"scheme: {scheme.id} takes submitted case counts; HCAI cases are recorded in "
+            f"a scheme that counts them ({', '.join(counting)})",
+            field="scheme",
+            allowed=counting,
+        )
+    case_id = _case_id(raw)
+    if kind == "hcai_case_reported":
+        organism = _text(raw, "organism")
+        if organism not in scheme.case_organisms:
+            raise InvalidCommand(
+                f"organism: {_shown(organism)} is not counted by {scheme.id}",
+                field="organism",
+                allowed=list(scheme.case_organisms),
+            )
+        return {
+            "case_id": case_id,
+            "organism": organism,
+            "specimen_date": _specimen_date(raw),
+            "trust": check_trust(_text(raw, "trust"), "trust"),
+        }
+    if kind == "hcai_case_assigned":
+        return {
+            "case_id": case_id,
+            "assigned_to": parse_assignee(_text(raw, "assigned_to")),
+            "assigned_by": _text(raw, "assigned_by"),
+            "pir_reference": _text(raw, "pir_reference"),
+        }
+    return {"case_id": case_id}
+
+
 def _specific(kind: str, raw: dict[str, Any], scheme: Scheme) -> dict[str, Any]:
+    if kind.startswith("hcai_case_"):
+        return _case_fields(kind, raw, scheme)
     if kind == "population_recorded":
         return {
             "population": _integer(raw, "population", minimum=1, maximum=MAX_POPULATION),
@@ -276,6 +343,14 @@ def _specific(kind: str, raw: dict[str, Any], scheme: Scheme) -> dict[str, Any]:
         }
     if kind == "measure_submitted":
         measure, criterion = _measure_and_criterion(raw, scheme)
+        spec = scheme.measure(measure).criterion(criterion)  # type: ignore[union-attr]
+        if spec is not None and spec.derived_from_cases is not None:
+            raise RuleViolation(
+                f"criterion: {measure}/{criterion} is counted from the {spec.derived_from_cases} "
+                f"cases assigned to the CCG in {scheme.id}; it cannot be submitted "
+                "(send hcai_case_reported and hcai_case_assigned)",
+                field="criterion",
+            )
         return {
             "measure": measure,
             "criterion": criterion,

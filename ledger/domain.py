@@ -13,7 +13,8 @@ Snapshots store that state as JSON, and eventsourcing's transcoder reads any
 object whose only keys are ``_type_`` and ``_data_`` as an encoded value. So no
 string a user chooses is ever a key in the state: keys are scheme ids, slots,
 periods and criterion names the parser restricts to ``[a-z0-9-]``; the
-quality-failure flags, whose ids are free text, are a list.
+quality-failure flags, whose ids are free text, are a list, and so are the
+HCAI cases attributed to the CCG (``cases``, keyed by nothing: ``ledger/cases.py``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ EVENT_TYPES = {
     "QualityFailureFlagged": "quality_failure_flagged",
     "QualityFailureRescinded": "quality_failure_rescinded",
     "FinancialPositionDeclared": "financial_position_declared",
+    "HCAICaseAttributed": "hcai_case_attributed",
+    "HCAICaseAttributionEnded": "hcai_case_attribution_ended",
 }
 
 
@@ -59,12 +62,18 @@ class CCGPremiumRecord(Aggregate):
     #: Version of the state a snapshot holds. 2: ``flags`` is a list of
     #: ``{flag_id, description, active, versions}``, no longer a dict keyed by
     #: the user's flag_id (flag ids ``_type_`` and ``_data_`` made it unreadable).
-    class_version = 2
+    #: 3: ``cases``, the HCAI cases assigned to the CCG (issue 14).
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         """A version-1 snapshot (flags keyed by id, in the order flagged) read as version 2."""
         state["flags"] = [{"flag_id": k, **v} for k, v in state["flags"].items()]
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A version-2 snapshot predates case events, so no case was ever attributed."""
+        state["cases"] = []
 
     @staticmethod
     def create_id(ccg: str, scheme: str, actor: str) -> UUID:
@@ -82,6 +91,11 @@ class CCGPremiumRecord(Aggregate):
         #: In the order flagged; ids are unique (check_flag_is_new).
         self.flags: list[dict[str, Any]] = []
         self.financial: dict[str, Any] | None = None
+        #: HCAI cases ever assigned to this CCG, in the order first assigned:
+        #: ``{case_id, organism, specimen_date, trust, responsible_ccg, assigned_by,
+        #: pir_reference, case_event, active, versions}``; ``active`` while it is
+        #: assigned here, ``versions`` the events that attributed and ended it.
+        self.cases: list[dict[str, Any]] = []
 
     def _next(self) -> int:
         # Inside an @event body the aggregate's version has not moved on yet,
@@ -200,6 +214,36 @@ class CCGPremiumRecord(Aggregate):
         self, outturn: str, amount_pence: int, actor: str, reason: str | None
     ) -> None:
         self.financial = {"outturn": outturn, "amount_pence": amount_pence, "version": self._next()}
+
+    def attributed_case(self, case_id: str) -> dict[str, Any] | None:
+        return next((c for c in self.cases if c["case_id"] == case_id), None)
+
+    @event("HCAICaseAttributed")
+    def attribute_case(
+        self, case: dict[str, Any], case_event: str, actor: str, reason: str | None
+    ) -> None:
+        """A post-infection review assigned the case to this CCG (again, after a challenge)."""
+        attributed = [self._next(), "hcai_case_attributed"]
+        earlier = self.attributed_case(case["case_id"])
+        if earlier is None:
+            entry = {**case, "case_event": case_event, "active": True, "versions": [attributed]}
+            self.cases = [*self.cases, entry]
+        else:
+            earlier.pop("now", None)
+            earlier.update(case, case_event=case_event, active=True)
+            earlier["versions"] = [*earlier["versions"], attributed]
+
+    @event("HCAICaseAttributionEnded")
+    def end_case_attribution(
+        self, case_id: str, now: str, case_event: str, actor: str, reason: str | None
+    ) -> None:
+        """The case was reassigned elsewhere (``now``: the new assignee) or withdrawn."""
+        case = self.attributed_case(case_id)
+        assert case is not None  # only a case attributed here is ever ended here
+        case["active"] = False
+        case["now"] = now
+        case["case_event"] = case_event
+        case["versions"] = [*case["versions"], [self._next(), "hcai_case_attribution_ended"]]
 
     # -- the one entry point the application uses ---------------------------
 

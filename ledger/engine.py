@@ -7,6 +7,10 @@ prove which facts it used.
 
 The rules are those of docs/contract.md ("Scheme", "Decisions"):
 
+* a criterion's value is submitted, or (``"value": {"from": "cases"}`` in the
+  scheme) the number of the organism's cases specimen-dated in the scheme
+  year and assigned to the CCG at the decision's point; the line then lists
+  those cases and names their events (docs/decision-rules.md);
 * a criterion is met when both its value (for the assessment period) and its
   target (fixed by the scheme, or agreed with the area team) are known, and
   the value is ``<=`` (lower) or ``>=`` (higher) the target;
@@ -85,9 +89,58 @@ def _compare(value: Decimal | None, target: Decimal | None, direction: str) -> b
     return value <= target if direction == "lower" else value >= target
 
 
+def _case_line(facts: Facts, scheme: Scheme, criterion: Criterion) -> dict[str, Any]:
+    """A count derived from the cases: the ones in the year assigned to the CCG now count.
+
+    Zero tolerance (2013/14 guidance): one MRSA case assigned to the CCG by its
+    post-infection review fails the criterion. Cases once assigned and since
+    moved away are listed as not counted, with the events that moved them,
+    so a replay across a reassignment shows why the share came back.
+    """
+    first, last = scheme.year_dates
+    listed = [
+        c
+        for c in facts.cases
+        if c.organism == criterion.derived_from_cases and first <= c.specimen_date <= last
+    ]
+    counted = [c for c in listed if c.active]
+    value = Decimal(len(counted))
+    target = criterion.fixed_target
+    return {
+        "criterion": criterion.id,
+        "direction": criterion.direction,
+        "period": scheme.assessment_period,
+        "value": number(value),
+        "value_source": "cases",
+        "target": number(target),
+        "target_source": "fixed" if target is not None else "agreed",
+        "baseline": None,
+        "met": _compare(value, target, criterion.direction),
+        "cases": [
+            {
+                "case_id": c.case_id,
+                "organism": c.organism,
+                "specimen_date": c.specimen_date,
+                "trust": c.trust,
+                "responsible_ccg": c.responsible_ccg,
+                "assigned_by": c.assigned_by,
+                "pir_reference": c.pir_reference,
+                "counted": c.active,
+                "now_assigned_to": None if c.active else c.now,
+                "case_event": c.case_event,
+                "events": _events(*c.events),
+            }
+            for c in listed
+        ],
+        "events": _events(*(e for c in listed for e in c.events)),
+    }
+
+
 def _criterion_line(
     facts: Facts, scheme: Scheme, measure_id: str, criterion: Criterion
 ) -> dict[str, Any]:
+    if criterion.derived_from_cases is not None:
+        return _case_line(facts, scheme, criterion)
     key = f"{measure_id}/{criterion.id}"
     submitted = facts.values.get(f"{key}/{scheme.assessment_period}")
     threshold = facts.thresholds.get(key)

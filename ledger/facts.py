@@ -69,6 +69,28 @@ class FlagFact:
 
 
 @dataclass(frozen=True)
+class CaseFact:
+    """An HCAI case assigned to the CCG (``active``), or once assigned and since moved away.
+
+    ``events`` are the events of the CCG's record that attributed the case and
+    ended its attribution; ``case_event`` the id of the case's own event
+    (its assignment, reassignment or withdrawal) behind the latest of them.
+    """
+
+    case_id: str
+    organism: str
+    specimen_date: str
+    trust: str
+    responsible_ccg: str
+    assigned_by: str
+    pir_reference: str
+    active: bool
+    now: str | None
+    case_event: str
+    events: tuple[EventRef, ...]
+
+
+@dataclass(frozen=True)
 class FinancialFact:
     outturn: str
     amount_pence: int
@@ -98,6 +120,8 @@ class Facts:
     standards: dict[str, ValueFact] = field(default_factory=dict)
     flags: dict[str, FlagFact] = field(default_factory=dict)
     financial: FinancialFact | None = None
+    #: HCAI cases ever assigned to the CCG, in the order first assigned.
+    cases: tuple[CaseFact, ...] = ()
 
     def canonical(self) -> dict[str, Any]:
         """A JSON-able encoding with sorted keys and decimals as strings (for the digest)."""
@@ -105,7 +129,7 @@ class Facts:
         def ref(e: EventRef) -> list[Any]:
             return [e.id, e.position, e.type, e.recorded_at]
 
-        return {
+        out: dict[str, Any] = {
             "ccg": self.ccg,
             "scheme": self.scheme,
             "population": None
@@ -131,3 +155,22 @@ class Facts:
             if self.financial is None
             else [self.financial.outturn, self.financial.amount_pence, ref(self.financial.event)],
         }
+        # Only when there are cases, so every digest from before cases existed stays the same.
+        if self.cases:
+            out["cases"] = [
+                [
+                    c.case_id,
+                    c.organism,
+                    c.specimen_date,
+                    c.trust,
+                    c.responsible_ccg,
+                    c.assigned_by,
+                    c.pir_reference,
+                    c.active,
+                    c.now,
+                    c.case_event,
+                    [ref(e) for e in c.events],
+                ]
+                for c in self.cases
+            ]
+        return out

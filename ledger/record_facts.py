@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ledger.domain import CCGPremiumRecord
 from ledger.facts import (
+    CaseFact,
     EventRef,
     Facts,
     FinancialFact,
@@ -39,6 +40,9 @@ def typed_versions(record: CCGPremiumRecord) -> dict[int, str]:
             out[version] = kind
     if record.financial:
         out[record.financial["version"]] = "financial_position_declared"
+    for c in getattr(record, "cases", ()):
+        for version, kind in c["versions"]:
+            out[version] = kind
     return out
 
 
@@ -87,4 +91,20 @@ def facts_from_record(
         financial=FinancialFact(fin["outturn"], fin["amount_pence"], refs[fin["version"]])
         if fin
         else None,
+        cases=tuple(
+            CaseFact(
+                case_id=c["case_id"],
+                organism=c["organism"],
+                specimen_date=c["specimen_date"],
+                trust=c["trust"],
+                responsible_ccg=c["responsible_ccg"],
+                assigned_by=c["assigned_by"],
+                pir_reference=c["pir_reference"],
+                active=c["active"],
+                now=c.get("now"),
+                case_event=c["case_event"],
+                events=tuple(refs[v] for v, _ in c["versions"]),
+            )
+            for c in getattr(record, "cases", ())
+        ),
     )

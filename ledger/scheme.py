@@ -24,6 +24,8 @@ Direction = Literal["lower", "higher"]
 DIRECTIONS: tuple[str, ...] = ("lower", "higher")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _YEAR = re.compile(r"^(\d{4})-(\d{2})$")
+#: The organisms a criterion may count cases of (issue 14: MRSA bloodstream infections).
+ORGANISMS: tuple[str, ...] = ("mrsa",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class Criterion:
     direction: Direction
     #: ``None`` when the target is agreed between the CCG and its area team.
     fixed_target: Decimal | None
+    #: The organism whose case events give this criterion's value (the cases
+    #: specimen-dated in the year and assigned to the CCG), or ``None`` when the
+    #: value is submitted (``measure_submitted``) as in the original 2013/14 scheme.
+    derived_from_cases: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,18 @@ class Scheme:
 
     def standard(self, standard_id: str) -> Standard | None:
         return next((s for s in self.standards if s.id == standard_id), None)
+
+    @property
+    def case_organisms(self) -> tuple[str, ...]:
+        """The organisms whose cases this scheme counts (empty: cases are not recorded here)."""
+        found = (c.derived_from_cases for m in self.measures for c in m.criteria)
+        return tuple(sorted({o for o in found if o is not None}))
+
+    @property
+    def year_dates(self) -> tuple[str, str]:
+        """First and last day (ISO dates) of the scheme year: April to March."""
+        start = int(self.year[:4])
+        return f"{start}-04-01", f"{start + 1}-03-31"
 
     @property
     def local_slots(self) -> tuple[str, ...]:
@@ -139,7 +157,36 @@ def _criterion(obj: Any, where: str, seen: set[str]) -> Criterion:
     ident = _ident(obj, where, seen)
     target = _req(obj, "target", where, str)
     fixed = None if target == "agreed" else _decimal(target, f"{where}.target")
-    return Criterion(id=ident, direction=_direction(obj, where), fixed_target=fixed)
+    return Criterion(
+        id=ident,
+        direction=_direction(obj, where),
+        fixed_target=fixed,
+        derived_from_cases=_value_source(obj, where),
+    )
+
+
+def _value_source(obj: dict[str, Any], where: str) -> str | None:
+    """``"value"``: ``"submitted"`` (the default) or ``{"from": "cases", "organism": "mrsa"}``."""
+    value = obj.get("value", "submitted")
+    if value == "submitted":
+        return None
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"from", "organism"}
+        or value["from"] != "cases"
+    ):
+        raise SchemeDefinitionError(
+            f'{where}.value: expected "submitted" or {{"from": "cases", "organism": ...}}'
+        )
+    if value["organism"] not in ORGANISMS:
+        raise SchemeDefinitionError(
+            f"{where}.value.organism: {value['organism']!r} is not one of {ORGANISMS}"
+        )
+    if obj.get("direction") != "lower" or obj.get("target") == "agreed":
+        raise SchemeDefinitionError(
+            f"{where}: a count of cases needs direction lower and a fixed target"
+        )
+    return str(value["organism"])
 
 
 def _measure(obj: Any, where: str, seen: set[str]) -> Measure:

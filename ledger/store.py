@@ -218,6 +218,15 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
             ).all()
         return {int(v): (int(p), int(t)) for v, p, t in rows}
 
+    def originator_at(self, position: int) -> str | None:
+        """The stream of the event at a log position (an HCAI case's, for a case receipt)."""
+        idx = self.index
+        with self._connect() as conn:
+            found = conn.execute(
+                select(idx.c.originator_id).where(idx.c.position == position)
+            ).scalar()
+        return None if found is None else str(found)
+
     def log_head_at(self, position: int) -> tuple[int, bytes]:
         """The Merkle tree (size, root) of the log as it stood at a position."""
         with self._connect() as conn:

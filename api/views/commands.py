@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 
 from api import schemas
@@ -70,7 +71,26 @@ COMMANDS: dict[str, tuple[str, type[schemas.CommandBase], str]] = {
         schemas.FinancialPositionDeclared,
         "Declare the year-end financial position",
     ),
+    # HCAI cases (issue 14): the path's CCG is the one the case is reported against.
+    "hcai_case_reported": (
+        "hcai-cases",
+        schemas.HCAICaseReported,
+        "Report an MRSA case against the patient's CCG of responsibility",
+    ),
+    "hcai_case_assigned": (
+        "hcai-case-assignments",
+        schemas.HCAICaseAssigned,
+        "Assign (or reassign after challenge) a case by post-infection review",
+    ),
+    "hcai_case_withdrawn": (
+        "hcai-case-withdrawals",
+        schemas.HCAICaseWithdrawn,
+        "Withdraw a reported case",
+    ),
 }
+#: Case commands change the case's stream and the records of the CCGs it moves
+#: between, so they take no If-Match (one sent is refused by the ledger).
+CASE_COMMANDS = ("hcai_case_reported", "hcai_case_assigned", "hcai_case_withdrawn")
 
 
 def command_from(body: dict[str, Any], kind: str, ccg: str, scheme: str) -> dict[str, Any]:
@@ -103,10 +123,15 @@ def _make_view(kind: str, schema: type[schemas.CommandBase], summary: str) -> ty
         if_match: str | None = None,
     ) -> Any:
         command = command_from(body, kind, ccg, scheme)
+        if kind in CASE_COMMANDS:
+            # Refused by the ledger (InvalidCommand, 422) when an If-Match was sent.
+            expected = 0 if request.headers.get("If-Match") is not None else None
+        else:
+            expected = expected_version(ccg, scheme)
         receipt = ledger().execute(
             command,
             actor=current_token().actor,
-            expected_version=expected_version(ccg, scheme),
+            expected_version=expected,
             idempotency_key=idempotency_key,
         )
         headers = {"Idempotent-Replayed": "true"} if receipt.replayed else {}
@@ -117,7 +142,8 @@ def _make_view(kind: str, schema: type[schemas.CommandBase], summary: str) -> ty
     post = blp.response(
         201, schemas.Receipt, description="Stored (or, for a retry, stored before)."
     )(post)
-    post = blp.arguments(schemas.WriteHeaders, location="headers", as_kwargs=True)(post)
+    headers = schemas.IdempotencyHeaders if kind in CASE_COMMANDS else schemas.WriteHeaders
+    post = blp.arguments(headers, location="headers", as_kwargs=True)(post)
     post = blp.arguments(schema)(post)
     post = allow("write", kind)(post)
     return type(f"{schema.__name__}View", (MethodView,), {"post": post})

@@ -44,6 +44,8 @@ def scheme_document(scheme: Scheme) -> dict[str, Any]:
                         "id": c.id,
                         "direction": c.direction,
                         "fixed_target": None if c.fixed_target is None else str(c.fixed_target),
+                        # "cases": counted from the HCAI case events (issue 14).
+                        "value": "submitted" if c.derived_from_cases is None else "cases",
                     }
                     for c in m.criteria
                 ],

@@ -8,6 +8,7 @@ right role for another organisation) as problem+json, and store nothing.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +38,8 @@ DETERMINATION_READERS_OF_06F = {"ccg", "board", "auditor"}
 #: Who may read the log's checkpoints, key and consistency proofs: every role reading decisions.
 LOG_READERS = AUTHENTICATED - {"reporter"}
 
+#: A record in the scheme that counts MRSA from case events (issue 14).
+PIR_RECORD = f"/ccgs/{CCG}/schemes/qp-2013-14-pir"
 #: (method, path) -> the principals that may call it. Everyone else is refused.
 REPORT_READERS = {"board", "auditor", "reporter"}
 MATRIX: dict[tuple[str, str], set[str]] = {
@@ -48,6 +51,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", f"{RECORD}/quality-failures"): {"board"},
     ("POST", f"{RECORD}/quality-failure-rescissions"): {"board"},
     ("POST", f"{RECORD}/financial-position"): {"ccg"},
+    # HCAI cases (issue 14): the Board reports and withdraws, the CCG's area team assigns.
+    ("POST", f"{PIR_RECORD}/hcai-cases"): {"board"},
+    ("POST", f"{PIR_RECORD}/hcai-case-assignments"): {"area-team"},
+    ("POST", f"{PIR_RECORD}/hcai-case-withdrawals"): {"board"},
     ("GET", f"{RECORD}/decision"): READERS_OF_06F,
     ("GET", f"{RECORD}/history"): READERS_OF_06F,
     ("GET", "/reference/ccgs"): AUTHENTICATED,
@@ -102,6 +109,41 @@ DETERMINATION_BODIES: dict[str, dict[str, Any]] = {
 }
 
 
+CASE_NUMBERS = itertools.count(1)
+
+
+def case_body(ledger: Any, resource: str) -> dict[str, Any]:
+    """A valid body for a case resource: a new case id, reported first when it must exist."""
+    case_id = f"MATRIX-{next(CASE_NUMBERS)}"
+    if resource == "hcai-cases":
+        return {
+            "case_id": case_id,
+            "organism": "mrsa",
+            "specimen_date": "2013-07-01",
+            "trust": "RC1",
+        }
+    ledger.execute(
+        {
+            "type": "hcai_case_reported",
+            "ccg": CCG,
+            "scheme": "qp-2013-14-pir",
+            "case_id": case_id,
+            "organism": "mrsa",
+            "specimen_date": "2013-07-01",
+            "trust": "RC1",
+        },
+        actor="board#setup",
+    )
+    if resource == "hcai-case-withdrawals":
+        return {"case_id": case_id, "reason": "duplicate report"}
+    return {
+        "case_id": case_id,
+        "assigned_to": f"ccg:{CCG}",
+        "assigned_by": "post-infection review",
+        "pir_reference": "PIR-M",
+    }
+
+
 def arrange(ledger: Any, method: str, path: str) -> tuple[str, dict[str, Any] | None]:
     """The concrete request for a matrix row: ids in the path made real, and a valid body.
 
@@ -131,11 +173,18 @@ def arrange(ledger: Any, method: str, path: str) -> tuple[str, dict[str, Any] | 
         return path, {"issue_id": issue_id, "grounds": "role matrix"}
     if resource in DETERMINATION_BODIES:
         return path, DETERMINATION_BODIES[resource]
+    if resource.startswith("hcai-case"):
+        return path, case_body(ledger, resource)
     return path, prepare(ledger, resource)
 
 
 PAIRS = [
-    pytest.param(method, path, who, id=f"{who}-{method}-{path.removeprefix(RECORD) or path}")
+    pytest.param(
+        method,
+        path,
+        who,
+        id=f"{who}-{method}-{path.removeprefix(PIR_RECORD).removeprefix(RECORD) or path}",
+    )
     for (method, path) in MATRIX
     for who in PRINCIPALS
 ]
@@ -187,6 +236,7 @@ def test_the_matrix_covers_every_route(api_app) -> None:
     """A new endpoint must be added to the matrix (and docs/security.md) to pass."""
     documented = {
         re.sub(r"^/schemes/[^/]+/", "/schemes/<scheme>/", path.split("?")[0])
+        .replace(PIR_RECORD, "/ccgs/<ccg>/schemes/<scheme>")
         .replace(RECORD, "/ccgs/<ccg>/schemes/<scheme>")
         .replace(f"/reference/ccgs/{CCG}", "/reference/ccgs/<ccg>")
         .replace(f"/reference/schemes/{SCHEME}", "/reference/schemes/<scheme>")
