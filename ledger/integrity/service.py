@@ -97,9 +97,10 @@ class LogDocuments:
         never signed.
         """
         with self.connect() as conn:
-            size, root = self.log.tree_head(conn)
-            note = sign_head(
-                signer, size, root, lambda a, b: self.log.consistency_proof(conn, a, b)
+            note, size, root = sign_head(
+                signer,
+                lambda: self.log.tree_head(conn),
+                lambda a, b: self.log.consistency_proof(conn, a, b),
             )
         return {
             "origin": signer.name,

@@ -160,9 +160,17 @@ def refusal(last: Checkpoint, size: int, root: bytes, proofs: ProofSource) -> st
     return f"{what} is not an extension of {signed}: events before {last.size} were rewritten"
 
 
-def sign_head(signer: Signer, size: int, root: bytes, proofs: ProofSource) -> str:
-    """Sign (size, root) as a checkpoint if it extends the last signed head; else refuse."""
+def sign_head(
+    signer: Signer, read_head: Callable[[], tuple[int, bytes]], proofs: ProofSource
+) -> tuple[str, int, bytes]:
+    """Sign today's head as a checkpoint if it extends the last signed head; else refuse.
+
+    The head is read *inside* the lock: read before it, a slower signer could
+    find its head older than one another process has just signed, and refuse
+    a perfectly good log. Returns (note, size, root).
+    """
     with _signing_lock(signer):
+        size, root = read_head()
         last = last_signed(signer)
         if last is not None:
             why = refusal(last, size, root, proofs)
@@ -179,7 +187,7 @@ def sign_head(signer: Signer, size: int, root: bytes, proofs: ProofSource) -> st
         note = sign_checkpoint(signer.name, size, root, signer)
         if last is None or size != last.size:
             _record(signer, note)
-        return note
+        return note, size, root
 
 
 def health(key_file: Path, size: int, root: bytes, proofs: ProofSource) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,38 @@ def test_a_state_file_others_can_read_is_used_with_a_warning(
     with caplog.at_level("WARNING", logger="ledger.integrity.signed_head"):
         docs.checkpoint(signer)
     assert f"{state_file(key)} has mode 0664; run: chmod 600" in caplog.text
+
+
+def test_concurrent_signers_on_a_growing_log_never_refuse(
+    ledger: QPLedger, key: Path, database_url: str
+) -> None:
+    """Processes signing at once while events arrive: one lock, no false fork, no lost head."""
+    signer_for(key)  # the key exists before the processes race to use it
+    env = {**os.environ, "QP_LEDGER_DATABASE_URL": database_url, "QP_LEDGER_LOG_ORIGIN": ORIGIN}
+    env["QP_LEDGER_SIGNING_KEY_FILE"] = str(key)
+    script = str(Path(sys.executable).with_name("qp-ledger"))
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            ledger.execute(population("00F", 1000 + n))
+            n += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        signers = [
+            subprocess.Popen(
+                [script, "checkpoint"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            )
+            for _ in range(5)
+        ]
+        results = [(p.wait(timeout=120), *p.communicate()) for p in signers]
+    finally:
+        stop.set()
+        writer.join()
+    assert [code for code, _, _ in results] == [0] * 5, [err for _, _, err in results]
+    sizes = [int(out.decode().split("\n")[1]) for _, out, _ in results]
+    kept = verify_checkpoint(state_file(key).read_text(), signer_for(key).verifier)
+    assert kept.size == max(sizes)
