@@ -44,6 +44,7 @@ from ledger.errors import LedgerError
 from ledger.projections import ReadModelNotReady
 from ledger.projections.read import DECISION_SORTS, share
 from ledger.scheme import schemes
+from ledger.tokens import Token
 
 bp = Blueprint(
     "console",
@@ -115,6 +116,11 @@ def page(template: str, status: int = 200, **context: Any) -> Response:
         **context,
     )
     return Response(html, status=status, mimetype="text/html")
+
+
+def ccg_page(template: str, ccg: str, scheme: str, status: int = 200, **context: Any) -> Response:
+    """A page about one CCG's record in one scheme (its header and links need both)."""
+    return page(template, status, ccg=get_ccg(ccg), scheme=scheme, **context)
 
 
 @bp.errorhandler(SignInRequired)
@@ -334,11 +340,11 @@ def decision(ccg: str, scheme: str) -> Response:
         current=at,
         title=f"Payable amount of {ccg} over log positions {first} to {last}",
     )
-    return page(
+    return ccg_page(
         "decision.html",
+        ccg,
+        scheme,
         title=f"{ccg} decision",
-        ccg=get_ccg(ccg),
-        scheme=scheme,
         document=document,
         lines=list(lines(document)),
         by_id={e["id"]: e for e in events},
@@ -360,11 +366,11 @@ def event(ccg: str, scheme: str, position: int) -> Response:
     found = next((e for e in history(ccg, scheme) if e["position"] == position), None)
     if found is None:
         raise Problem(404, "not-found", f"CCG {ccg} has no event at log position {position}.")
-    return page(
+    return ccg_page(
         "event.html",
+        ccg,
+        scheme,
         title=f"Event at position {position}",
-        ccg=get_ccg(ccg),
-        scheme=scheme,
         event=found,
         fields_json=json.dumps(found["fields"], indent=2, ensure_ascii=False),
     )
@@ -389,11 +395,11 @@ def diff(ccg: str, scheme: str) -> Response:
     if start:
         result = ledger().determinations.diff(ccg, scheme, start, end)
     chain = ledger().determinations.chain(ccg, scheme)
-    return page(
+    return ccg_page(
         "diff.html",
+        ccg,
+        scheme,
         title=f"{ccg}: what changed",
-        ccg=get_ccg(ccg),
-        scheme=scheme,
         result=result,
         issued=chain["issued"],
         args=request.args.to_dict(),
@@ -411,12 +417,12 @@ def determinations_page(ccg: str, scheme: str, status: int = 200, **extra: Any) 
         for a in chain["appeals"]
         if a["status"] == "upheld" and not a.get("revised_by")
     ]
-    return page(
+    return ccg_page(
         "determinations.html",
+        ccg,
+        scheme,
         status,
         title=f"{ccg}: issued decisions and appeals",
-        ccg=get_ccg(ccg),
-        scheme=scheme,
         chain=chain,
         open_appeals=[a for a in chain["appeals"] if a["status"] == "lodged"],
         to_revise=to_revise,
@@ -436,16 +442,21 @@ def determinations(ccg: str, scheme: str) -> Response:
 def write(
     ccg: str,
     scheme: str,
-    action: Callable[[], dict[str, Any]],
+    token: Token,
+    method: str,
     done: Callable[[dict[str, Any]], str],
+    *args: Any,
+    **fields: Any,
 ) -> BaseResponse:
-    """Run a form's write; a refusal shows the page again with the ledger's words.
+    """A form's write: the API's service method, as the signed-in token's actor.
 
-    The service validates before it appends, so a refused form has stored
-    nothing; a write that went through redirects (303) so a reload cannot repeat it.
+    A refusal shows the page again with the ledger's words; the service
+    validates before it appends, so a refused form has stored nothing. A write
+    that went through redirects (303), so reloading the page cannot repeat it.
     """
+    service = getattr(ledger().determinations, method)
     try:
-        result = action()
+        result = service(ccg, scheme, *args, actor=token.actor, **fields)
     except LedgerError as e:
         return determinations_page(ccg, scheme, ledger_status(e), error=e.message)
     session["flash"] = done(result)
@@ -462,15 +473,12 @@ def issue(ccg: str, scheme: str) -> BaseResponse:
     return write(
         ccg,
         scheme,
-        lambda: ledger().determinations.issue(
-            ccg,
-            scheme,
-            actor=token.actor,
-            reason=_form("reason") or None,
-            appeal_id=_form("appeal_id") or None,
-            force=request.form.get("force") == "yes",
-        ),
+        token,
+        "issue",
         lambda issued: f"Issued {issued['issue_id']}.",
+        reason=_form("reason") or None,
+        appeal_id=_form("appeal_id") or None,
+        force=request.form.get("force") == "yes",
     )
 
 
@@ -481,15 +489,12 @@ def lodge(ccg: str, scheme: str) -> BaseResponse:
     return write(
         ccg,
         scheme,
-        lambda: ledger().determinations.lodge_appeal(
-            ccg,
-            scheme,
-            _form("issue_id"),
-            grounds=_form("grounds"),
-            disputes=disputes or None,
-            actor=token.actor,
-        ),
+        token,
+        "lodge_appeal",
         lambda appeal: f"Lodged {appeal['appeal_id']}.",
+        _form("issue_id"),
+        grounds=_form("grounds"),
+        disputes=disputes or None,
     )
 
 
@@ -515,15 +520,12 @@ def evidence(ccg: str, scheme: str) -> BaseResponse:
     return write(
         ccg,
         scheme,
-        lambda: ledger().determinations.add_evidence(
-            ccg,
-            scheme,
-            _form("appeal_id"),
-            text=_form("text"),
-            attachments=attachments,
-            actor=token.actor,
-        ),
+        token,
+        "add_evidence",
         lambda _: f"Evidence added to {_form('appeal_id')}.",
+        _form("appeal_id"),
+        text=_form("text"),
+        attachments=attachments,
     )
 
 
@@ -545,16 +547,13 @@ def determine(ccg: str, scheme: str) -> BaseResponse:
     return write(
         ccg,
         scheme,
-        lambda: ledger().determinations.determine_appeal(
-            ccg,
-            scheme,
-            _form("appeal_id"),
-            outcome=_form("outcome"),
-            determination=_form("determination"),
-            remedy=remedy,
-            actor=token.actor,
-        ),
+        token,
+        "determine_appeal",
         lambda appeal: f"{appeal['appeal_id']} determined: {_form('outcome')}.",
+        _form("appeal_id"),
+        outcome=_form("outcome"),
+        determination=_form("determination"),
+        remedy=remedy,
     )
 
 
@@ -580,11 +579,11 @@ def issued(ccg: str, scheme: str, issue_id: str) -> Response:
     token = require("read-determinations", ccg=ccg, scheme=scheme)
     found = ledger().determinations.issued_decision(ccg, scheme, issue_id)
     document = found["document"]
-    return page(
+    return ccg_page(
         "issued.html",
+        ccg,
+        scheme,
         title=f"Decision {issue_id}",
-        ccg=get_ccg(ccg),
-        scheme=scheme,
         issued=found,
         document=document,
         lines=list(lines(document)),

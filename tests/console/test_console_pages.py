@@ -42,6 +42,14 @@ def text_of(html: str, element_id: str) -> str:
     return found.group(1).strip()
 
 
+def history_as(client: FlaskClient, plaintext: str) -> list[dict[str, Any]]:
+    """Sign in with this token; 06F's events as the API gives them to the same token."""
+    sign_in(client, plaintext)
+    answer = api(client, f"{RECORD}/history?limit=500", plaintext)
+    assert answer.status_code == 200
+    return list(json.loads(answer.data)["events"])
+
+
 def chain(client: FlaskClient, token: Token) -> dict[str, Any]:
     board = token("board")
     answer = api(client, f"{RECORD}/determinations", board)
@@ -231,8 +239,7 @@ def test_replay_shows_the_decision_apis_pounds_at_each_position(
     client: FlaskClient, token: Token
 ) -> None:
     ccg = token("ccg", CCG)
-    sign_in(client, ccg)
-    history = json.loads(api(client, f"{RECORD}/history?limit=500", ccg).data)["events"]
+    history = history_as(client, ccg)
     positions = [history[len(history) // 3]["position"], history[-5]["position"], None]
     for position in positions:
         query = "" if position is None else f"?position={position}"
@@ -259,8 +266,7 @@ def test_replay_by_recorded_time_shows_the_decision_apis_pounds_and_the_position
     client: FlaskClient, token: Token
 ) -> None:
     auditor = token("auditor")
-    sign_in(client, auditor)
-    history = json.loads(api(client, f"{RECORD}/history?limit=500", auditor).data)["events"]
+    history = history_as(client, auditor)
     for event in (history[len(history) // 4], history[len(history) // 2]):
         instant = event["recorded_at"]
         query = urlencode({"as_of": instant})
@@ -291,8 +297,7 @@ def test_an_event_page_says_who_when_why_and_where_in_the_log(
     client: FlaskClient, token: Token
 ) -> None:
     auditor = token("auditor")
-    sign_in(client, auditor)
-    history = json.loads(api(client, f"{RECORD}/history?limit=500", auditor).data)["events"]
+    history = history_as(client, auditor)
     chosen = history[2]
     page = client.get(f"{PAGE}/events/{chosen['position']}").get_data(as_text=True)
     assert chosen["type"] in page and chosen["actor"] in page
