@@ -29,7 +29,7 @@ def bars(rows: Sequence[dict[str, Any]], *, title: str) -> Markup:
     """Horizontal bars: each group's pot (outline) and payable (filled), in pounds."""
     width, label_w, row_h, pad = 720, 230, 26, 8
     biggest = max((int(r["maximum_pence"] or 0) for r in rows), default=0) or 1
-    scale = (width - label_w - 120) / biggest
+    scale = (width - label_w - 190) / biggest  # room for "£26,586,796 of £84,012,345"
     height = pad * 2 + row_h * len(rows)
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
