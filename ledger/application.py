@@ -326,7 +326,9 @@ class QPLedger(Application[UUID]):
             records.append(record)
         if reaching is not None:
             record = self.load_record(reaching, scheme, who)
-            record.attribute_case(case.attribution(), case_event, who, reason)
+            record.attribute_case(
+                **case.attribution(), case_event=case_event, actor=who, reason=reason
+            )
             records.append(record)
         return [*records, case]
 

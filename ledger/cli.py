@@ -233,9 +233,20 @@ def history(ccg: str, scheme: str, as_json: bool, database_url: str | None) -> N
     help="Write the commands to this file instead of storing them.",
 )
 @click.option("--force", is_flag=True, help="Load even into a database that holds events.")
+@click.option(
+    "--with-cases",
+    is_flag=True,
+    help="Then the MRSA case story in qp-2013-14-pir: three CCGs served by one trust, "
+    "four cases, one reassigned from a CCG to the trust after challenge.",
+)
 @db_option
 def demo(
-    seed: int, limit: int | None, write_jsonl: Path | None, force: bool, database_url: str | None
+    seed: int,
+    limit: int | None,
+    write_jsonl: Path | None,
+    force: bool,
+    with_cases: bool,
+    database_url: str | None,
 ) -> None:
     """Load a realistic, deterministic 2013/14 year for all 211 CCGs.
 
@@ -249,10 +260,15 @@ def demo(
     \b
         qp-ledger demo
         qp-ledger demo --ccgs 3 --write-jsonl demo.jsonl
+        qp-ledger demo --with-cases
     """
     from ledger.demo import demo_commands
+    from ledger.demo_cases import demo_case_commands
 
     commands = demo_commands(seed=seed, limit=limit)
+    if with_cases:
+        # After the whole year, so none of its positions move (ledger/demo_cases.py).
+        commands += demo_case_commands(seed=seed)
     if write_jsonl is not None:
         with write_jsonl.open("w", encoding="utf-8") as handle:
             for command in commands:

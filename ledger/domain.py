@@ -220,9 +220,28 @@ class CCGPremiumRecord(Aggregate):
 
     @event("HCAICaseAttributed")
     def attribute_case(
-        self, case: dict[str, Any], case_event: str, actor: str, reason: str | None
+        self,
+        case_id: str,
+        organism: str,
+        specimen_date: str,
+        trust: str,
+        responsible_ccg: str,
+        assigned_by: str,
+        pir_reference: str,
+        case_event: str,
+        actor: str,
+        reason: str | None,
     ) -> None:
         """A post-infection review assigned the case to this CCG (again, after a challenge)."""
+        case = {
+            "case_id": case_id,
+            "organism": organism,
+            "specimen_date": specimen_date,
+            "trust": trust,
+            "responsible_ccg": responsible_ccg,
+            "assigned_by": assigned_by,
+            "pir_reference": pir_reference,
+        }
         attributed = [self._next(), "hcai_case_attributed"]
         earlier = self.attributed_case(case["case_id"])
         if earlier is None:
