@@ -466,6 +466,7 @@ class Determinations:
             raise InvalidCommand(
                 "disputes: must be a list of component names or event ids", field="disputes"
             )
+        self._check_disputed_cases(ccg, scheme, issue_id, disputes or [])
         window = get_scheme(scheme).appeal_window_days
 
         def change(desk: CCGDeterminations) -> str:
@@ -487,6 +488,35 @@ class Determinations:
         )
         appeal_id = self._retrying(ccg, scheme, actor, change, keyed)
         return self.appeal(ccg, scheme, appeal_id)
+
+    def _check_disputed_cases(
+        self, ccg: str, scheme: str, issue_id: str, disputes: list[str]
+    ) -> None:
+        """A dispute ``case:<case_id>`` must name a case the issued decision listed (issue 14).
+
+        "Whose case was it" is the usual MRSA appeal; naming the case ties the
+        appeal to the case's assignment events the decision already names.
+        """
+        cases = [d.removeprefix("case:") for d in disputes if d.startswith("case:")]
+        if not cases:
+            return
+        document = self.issued_decision(ccg, scheme, issue_id)["document"]
+        listed = sorted(
+            {
+                case["case_id"]
+                for component in document["components"]
+                for line in component["criteria"]
+                for case in line.get("cases", [])
+            }
+        )
+        for case_id in cases:
+            if case_id not in listed:
+                raise RuleViolation(
+                    f"disputes: case {case_id!r} is not a case the issued decision {issue_id} "
+                    "counted or listed",
+                    field="disputes",
+                    allowed=[f"case:{c}" for c in listed],
+                )
 
     def add_evidence(
         self,

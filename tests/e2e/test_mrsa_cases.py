@@ -20,7 +20,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from ledger.application import QPLedger
+from ledger.errors import RuleViolation
 
 SCHEME = "qp-2013-14-pir"
 TRUST = "RC9"
@@ -182,3 +185,55 @@ def test_a_case_assigned_then_reassigned_after_challenge(ledger: QPLedger) -> No
             other, SCHEME, {"position": reported.position}, {"position": reassigned.position}
         )
         assert across["changes"] == [] and across["payable_change_pence"] == 0
+
+
+def test_luton_appeals_naming_the_case_as_the_disputed_item(ledger: QPLedger) -> None:
+    """Issue 14: the case's id is the disputed item of the appeal against the lost share."""
+    ledger.execute(cmd("population_recorded", LUTON, population=POPULATIONS[LUTON], source="ONS"))
+    ledger.execute(
+        cmd(
+            "hcai_case_reported",
+            LUTON,
+            case_id=CASE,
+            organism="mrsa",
+            specimen_date="2013-11-05",
+            trust=TRUST,
+        )
+    )
+    ledger.execute(
+        cmd(
+            "hcai_case_assigned",
+            LUTON,
+            case_id=CASE,
+            assigned_to=f"ccg:{LUTON}",
+            assigned_by="PIR lead, NHS Luton CCG",
+            pir_reference="PIR/RC9/2013/14",
+        )
+    )
+    desk = ledger.determinations
+    issued = desk.issue(LUTON, SCHEME, actor="board#year-end", reason="year end")
+    head = ledger.max_position()
+    with pytest.raises(RuleViolation) as refused:
+        desk.lodge_appeal(
+            LUTON,
+            SCHEME,
+            issued["issue_id"],
+            grounds="not our case",
+            disputes=["case:MRSA-OTHER"],
+            actor=f"ccg:{LUTON}#t",
+        )
+    assert refused.value.message == (
+        f"disputes: case 'MRSA-OTHER' is not a case the issued decision {issued['issue_id']} "
+        "counted or listed"
+    )
+    assert refused.value.allowed == [f"case:{CASE}"]
+    assert ledger.max_position() == head
+    appeal = desk.lodge_appeal(
+        LUTON,
+        SCHEME,
+        issued["issue_id"],
+        grounds="the line was inserted at the trust: hospital-onset",
+        disputes=[f"case:{CASE}", "hcai"],
+        actor=f"ccg:{LUTON}#t",
+    )
+    assert appeal["disputes"] == [f"case:{CASE}", "hcai"]
