@@ -212,6 +212,8 @@ class CaseLine(Document):
     pir_reference = fields.String()
     counted = fields.Boolean(required=True)
     now_assigned_to = fields.String(allow_none=True)
+    now_assigned_by = fields.String(allow_none=True)
+    now_pir_reference = fields.String(allow_none=True)
     case_event = fields.String(metadata={"description": "The case's own event behind it."})
     events = _events()
 

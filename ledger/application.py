@@ -315,14 +315,15 @@ class QPLedger(Application[UUID]):
             case.check_open("assigned")
             case.assign(f["assigned_to"], f["assigned_by"], f["pir_reference"], who, reason)
             now, reaching = f["assigned_to"], assigned_ccg(f["assigned_to"])
+            by, reference = f["assigned_by"], f["pir_reference"]
         else:
             case.check_open("withdrawn again")
             case.withdraw(who, reason)
-            now, reaching = "withdrawn", None
+            now, reaching, by, reference = "withdrawn", None, None, None
         case_event = event_id(case_oid, int(case.version))
         if leaving is not None and leaving != reaching:
             record = self.load_record(leaving, scheme, who)
-            record.end_case_attribution(case_id, now, case_event, who, reason)
+            record.end_case_attribution(case_id, now, by, reference, case_event, who, reason)
             records.append(record)
         if reaching is not None:
             record = self.load_record(reaching, scheme, who)

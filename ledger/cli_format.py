@@ -62,6 +62,17 @@ def render_decision(d: dict[str, Any]) -> str:
                 f"    {cr['criterion']:<30} value {cr['value']!s:<10} target "
                 f"{cr['target']!s:<10} {met(cr['met'])}"
             )
+            # A count derived from HCAI cases (issue 14): which cases, and whose call it was.
+            for case in cr.get("cases", []):
+                where = "counted"
+                if not case["counted"]:
+                    where = f"now {case['now_assigned_to']}"
+                    if case.get("now_assigned_by"):
+                        where += f" ({case['now_pir_reference']} by {case['now_assigned_by']})"
+                out.append(
+                    f"        case {case['case_id']} ({case['trust']}, {case['specimen_date']}): "
+                    f"{case['pir_reference']} by {case['assigned_by']} — {where}"
+                )
     out.append("")
     for g in d["gates"]:
         out.append(f"gate {g['gate']:<22} {gate_state(g['open'])}")

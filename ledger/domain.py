@@ -248,19 +248,30 @@ class CCGPremiumRecord(Aggregate):
             entry = {**case, "case_event": case_event, "active": True, "versions": [attributed]}
             self.cases = [*self.cases, entry]
         else:
-            earlier.pop("now", None)
+            for key in ("now", "now_assigned_by", "now_pir_reference"):
+                earlier.pop(key, None)
             earlier.update(case, case_event=case_event, active=True)
             earlier["versions"] = [*earlier["versions"], attributed]
 
     @event("HCAICaseAttributionEnded")
     def end_case_attribution(
-        self, case_id: str, now: str, case_event: str, actor: str, reason: str | None
+        self,
+        case_id: str,
+        now: str,
+        now_assigned_by: str | None,
+        now_pir_reference: str | None,
+        case_event: str,
+        actor: str,
+        reason: str | None,
     ) -> None:
-        """The case was reassigned elsewhere (``now``: the new assignee) or withdrawn."""
+        """The case was reassigned elsewhere (``now``: the new assignee, and by whom) or
+        withdrawn (``now`` is ``withdrawn``, with no assignment)."""
         case = self.attributed_case(case_id)
         assert case is not None  # only a case attributed here is ever ended here
         case["active"] = False
         case["now"] = now
+        case["now_assigned_by"] = now_assigned_by
+        case["now_pir_reference"] = now_pir_reference
         case["case_event"] = case_event
         case["versions"] = [*case["versions"], [self._next(), "hcai_case_attribution_ended"]]
 

@@ -127,6 +127,8 @@ def _case_line(facts: Facts, scheme: Scheme, criterion: Criterion) -> dict[str, 
                 "pir_reference": c.pir_reference,
                 "counted": c.active,
                 "now_assigned_to": None if c.active else c.now,
+                "now_assigned_by": None if c.active else c.now_assigned_by,
+                "now_pir_reference": None if c.active else c.now_pir_reference,
                 "case_event": c.case_event,
                 "events": _events(*c.events),
             }

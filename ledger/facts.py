@@ -85,7 +85,10 @@ class CaseFact:
     assigned_by: str
     pir_reference: str
     active: bool
+    #: Once not active: the new assignee (or ``withdrawn``), by whom, under which PIR.
     now: str | None
+    now_assigned_by: str | None
+    now_pir_reference: str | None
     case_event: str
     events: tuple[EventRef, ...]
 
@@ -168,6 +171,8 @@ class Facts:
                     c.pir_reference,
                     c.active,
                     c.now,
+                    c.now_assigned_by,
+                    c.now_pir_reference,
                     c.case_event,
                     [ref(e) for e in c.events],
                 ]

@@ -102,6 +102,8 @@ def facts_from_record(
                 pir_reference=c["pir_reference"],
                 active=c["active"],
                 now=c.get("now"),
+                now_assigned_by=c.get("now_assigned_by"),
+                now_pir_reference=c.get("now_pir_reference"),
                 case_event=c["case_event"],
                 events=tuple(refs[v] for v, _ in c["versions"]),
             )

@@ -142,6 +142,10 @@ def test_a_case_assigned_then_reassigned_after_challenge(ledger: QPLedger) -> No
     assert (line["value"], line["met"]) == (0, True)
     (case,) = line["cases"]
     assert (case["counted"], case["now_assigned_to"]) == (False, f"trust:{TRUST}")
+    assert (case["now_assigned_by"], case["now_pir_reference"]) == (
+        "arbitration panel, NHS England Hertfordshire and the South Midlands",
+        "PIR/RC9/2013/14-A",
+    )
     assert case["case_event"] == reassigned.event_id
 
     # -- replay: by position and by recorded time, each moment exactly as it was --

@@ -45,6 +45,8 @@ def case(
         pir_reference=f"PIR-{case_id}",
         active=active,
         now=None if active else "trust:RC9",
+        now_assigned_by=None if active else "arbitration panel",
+        now_pir_reference=None if active else f"PIR-{case_id}-A",
         case_event=f"case-event-{case_id}",
         events=events,
     )
@@ -132,6 +134,11 @@ def test_a_case_reassigned_away_is_listed_but_not_counted_with_the_events_that_m
     assert line["value"] == 1
     moved, kept = line["cases"]
     assert (moved["counted"], moved["now_assigned_to"]) == (False, "trust:RC9")
+    assert (moved["now_assigned_by"], moved["now_pir_reference"]) == (
+        "arbitration panel",
+        "PIR-A-A",
+    )
+    assert (kept["now_assigned_by"], kept["now_pir_reference"]) == (None, None)
     assert [e["type"] for e in moved["events"]] == [
         "hcai_case_attributed",
         "hcai_case_attribution_ended",
