@@ -31,6 +31,7 @@ from ledger.errors import (
     UnknownMeasure,
     UnknownScheme,
 )
+from ledger.integrity.signed_head import SigningRefused
 
 PROBLEM_MIMETYPE = "application/problem+json"
 #: Problem types are URNs: stable identifiers, documented in docs/api.md, not web pages.
@@ -50,6 +51,8 @@ LEDGER_STATUS: dict[type[LedgerError], int] = {
     NothingRecorded: 404,
     DecisionUnchanged: 422,
     ConcurrencyConflict: 409,
+    # The log does not extend the last signed checkpoint: the server cannot serve this now.
+    SigningRefused: 503,
 }
 
 TITLES: dict[str, str] = {

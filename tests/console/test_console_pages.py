@@ -411,3 +411,22 @@ def test_the_verification_bundle_holds_proofs_the_python_verifier_accepts(
     # A reporter reaches neither the letter nor its proofs.
     sign_in(client, token("reporter"))
     assert client.get(f"{PAGE}/issues/{issue['issue_id']}/bundle.json").status_code == 403
+
+
+def test_a_signer_that_refuses_is_a_503_page_not_a_signed_fork(
+    console_app: Flask, client: FlaskClient, token: Token
+) -> None:
+    """The console signs through the same guard as /log: a refusal is 503, never a checkpoint."""
+    from api.views.integrity import signer
+    from ledger.integrity.signed_head import state_file
+
+    sign_in(client, token("board"))
+    submit(client, "issue")
+    issue = chain(client, token)["issued"][0]
+    assert client.get(f"{PAGE}/issues/{issue['issue_id']}/bundle.json").status_code == 200
+    with console_app.app_context():
+        kept = state_file(signer().key_file)
+    kept.write_text("not the checkpoint this key signed\n")  # damaged: what is a fork now?
+    refused = client.get(f"{PAGE}/issues/{issue['issue_id']}/bundle.json")
+    assert refused.status_code == 503
+    assert "refusing to sign" in refused.get_data(as_text=True)
