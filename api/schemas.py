@@ -139,7 +139,7 @@ class IdempotencyHeaders(ma.Schema):
 
 
 class HCAICaseReported(CommandBase):
-    case_id = _text("The case's id, once per scheme: letters, digits and . _ / -.")
+    case_id = _text("The case's id, once per scheme: letters, digits and . _ -.")
     organism = _text("The organism; mrsa.", enum=["mrsa"])
     specimen_date = _text("Date the positive blood culture was taken, YYYY-MM-DD.")
     trust = _text("ODS code of the provider trust: R and two capital letters or digits.")
@@ -216,6 +216,33 @@ class CaseLine(Document):
     now_pir_reference = fields.String(allow_none=True)
     case_event = fields.String(metadata={"description": "The case's own event behind it."})
     events = _events()
+
+
+class CaseEvent(Document):
+    position = fields.Integer(required=True)
+    recorded_at = fields.String(required=True, metadata={"format": "date-time"})
+    id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    type = fields.String(required=True)
+    actor = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    fields_ = fields.Dict(data_key="fields", attribute="fields")
+
+
+class HCAICaseStory(Document):
+    """An HCAI case as it stands, and every event of its own stream (issue 14)."""
+
+    case_id = fields.String(required=True)
+    scheme = fields.String(required=True)
+    reported_against = fields.String(required=True)
+    organism = fields.String(required=True)
+    specimen_date = fields.String(required=True, metadata={"format": "date"})
+    trust = fields.String(required=True)
+    assigned_to = fields.String(required=True, allow_none=True)
+    assigned_by = fields.String(required=True, allow_none=True)
+    pir_reference = fields.String(required=True, allow_none=True)
+    withdrawn = fields.Boolean(required=True)
+    events = fields.List(fields.Nested(CaseEvent), required=True)
 
 
 class CriterionLine(Document):

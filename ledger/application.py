@@ -28,7 +28,13 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import EventStore, IntegrityError, MapperDeserialisationError
 from sqlalchemy import RowMapping
 
-from ledger.cases import CASE_COMMANDS, HCAICase, assigned_ccg, case_stream_id
+from ledger.cases import (
+    CASE_COMMANDS,
+    CASE_EVENT_TYPES,
+    HCAICase,
+    assigned_ccg,
+    case_stream_id,
+)
 from ledger.ccgs import get_ccg
 from ledger.clock import parse_instant, to_us, us_to_iso
 from ledger.commands import Command, loads_line, parse_command
@@ -43,6 +49,7 @@ from ledger.errors import (
     IdempotencyKeyReused,
     InvalidCommand,
     LedgerError,
+    NotFound,
     RuleViolation,
     UnknownCCG,
 )
@@ -687,6 +694,54 @@ class QPLedger(Application[UUID]):
                 }
             )
         return out
+
+    def case_history(self, ccg: str, scheme: str, case_id: str) -> dict[str, Any]:
+        """An HCAI case as it stands and its whole story: reported, (re)assigned, withdrawn.
+
+        Read under the CCG it was reported against (the one its commands name),
+        so "whose case was it" has one place to look, with who made each call.
+        """
+        self.check_subject(ccg, scheme)
+        case = self.load_case(scheme, case_id)
+        if case is None or case.ccg != ccg:
+            raise NotFound(
+                f"case_id: no case {case_id!r} has been reported against {ccg} in {scheme}",
+                field="case_id",
+            )
+        oid = case_stream_id(scheme, case_id)
+        events = list(self.events.get(oid))
+        names = {e.originator_version: CASE_EVENT_TYPES[type(e).__name__] for e in events}
+        refs = self._refs(oid, names)
+        hidden = {"originator_id", "originator_version", "timestamp", "actor", "reason"}
+        return {
+            "case_id": case.case_id,
+            "scheme": scheme,
+            "reported_against": case.ccg,
+            "organism": case.organism,
+            "specimen_date": case.specimen_date,
+            "trust": case.trust,
+            "assigned_to": case.assigned_to,
+            "assigned_by": case.assigned_by,
+            "pir_reference": case.pir_reference,
+            "withdrawn": case.withdrawn,
+            "events": [
+                {
+                    "position": refs[e.originator_version].position,
+                    "recorded_at": refs[e.originator_version].recorded_at,
+                    "id": refs[e.originator_version].id,
+                    "version": e.originator_version,
+                    "type": names[e.originator_version],
+                    "actor": e.__dict__.get("actor"),
+                    "reason": e.__dict__.get("reason"),
+                    "fields": {
+                        k: plain(v)
+                        for k, v in e.__dict__.items()
+                        if k not in hidden and k != "originator_topic"
+                    },
+                }
+                for e in events
+            ],
+        }
 
     def iter_history(self, ccg: str, scheme: str, page: int = 500) -> Iterator[dict[str, Any]]:
         offset = 0

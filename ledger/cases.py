@@ -46,8 +46,9 @@ CASE_COMMANDS = tuple(CASE_EVENT_TYPES.values())
 #: complete list of the 2013 trusts ships with the ledger, so any well-formed
 #: code is accepted.
 TRUST_CODE = re.compile(r"^R[A-Z0-9]{2}$")
-#: Case ids come from the reporting system; they name a stream, never a state key.
-CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+#: Case ids come from the reporting system; they name a stream (and a URL path segment),
+#: never a state key.
+CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 THIRD_PARTY = "third-party"
 
 

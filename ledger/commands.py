@@ -261,7 +261,7 @@ def _case_id(raw: dict[str, Any]) -> str:
     case_id = _text(raw, "case_id")
     if not CASE_ID.match(case_id):
         raise InvalidCommand(
-            f"case_id: {_shown(case_id)} must be 1 to 64 letters, digits and . _ / - "
+            f"case_id: {_shown(case_id)} must be 1 to 64 letters, digits and . _ - "
             "(starting with a letter or digit)",
             field="case_id",
         )

@@ -102,3 +102,17 @@ class HistoryView(MethodView):
             "events": events,
         }
         return json_with_etag(page, ccg, scheme, total)
+
+
+@blp.route("/hcai-cases/<case_id>", endpoint="hcai-case")
+class HCAICaseView(MethodView):
+    @allow("read-ccg")
+    @blp.response(200, schemas.HCAICaseStory, description="The case and its events.")
+    def get(self, ccg: str, scheme: str, case_id: str) -> dict[str, Any]:
+        """An MRSA case reported against this CCG: where it is assigned now, and its story.
+
+        Every report, post-infection review assignment, reassignment after
+        challenge and withdrawal, with who recorded it, when, and why (issue 14).
+        A case is read under the CCG it was reported against; 404 otherwise.
+        """
+        return ledger().case_history(ccg, scheme, case_id)

@@ -95,3 +95,43 @@ def test_the_reference_scheme_says_how_each_criterion_gets_its_value(client, hea
         ("mrsa-cases", "cases"),
         ("cdiff-cases", "submitted"),
     ]
+
+
+def test_a_case_reads_with_its_whole_story_under_the_ccg_it_was_reported_against(
+    client, headers, ledger
+) -> None:
+    board = headers("board")
+    assert client.post(f"{RECORD}/hcai-cases", json=CASE, headers=board).status_code == 201
+    area = headers("area-team")
+    first = client.post(f"{RECORD}/hcai-case-assignments", json=ASSIGN, headers=area)
+    moved = {**ASSIGN, "assigned_to": "trust:RC1", "pir_reference": "PIR-H1-A"}
+    again = client.post(
+        f"{RECORD}/hcai-case-assignments",
+        json={**moved, "reason": "challenge upheld"},
+        headers=area,
+    )
+    assert (first.status_code, again.status_code) == (201, 201)
+    story = client.get(f"{RECORD}/hcai-cases/MRSA-H1", headers=headers("ccg"))
+    assert story.status_code == 200, story.json
+    case = story.json
+    assert (case["reported_against"], case["assigned_to"], case["pir_reference"]) == (
+        CCG,
+        "trust:RC1",
+        "PIR-H1-A",
+    )
+    assert case["withdrawn"] is False
+    assert [e["type"] for e in case["events"]] == [
+        "hcai_case_reported",
+        "hcai_case_assigned",
+        "hcai_case_assigned",
+    ]
+    last = case["events"][-1]
+    assert last["id"] == again.json["event_id"] and last["position"] == again.json["position"]
+    assert last["reason"] == "challenge upheld"
+    assert last["actor"].startswith("area-team:")
+    assert last["fields"]["assigned_to"] == "trust:RC1"
+    # read only under the CCG it was reported against
+    other = client.get(f"/ccgs/00C/schemes/{SCHEME}/hcai-cases/MRSA-H1", headers=board)
+    assert other.status_code == 404
+    assert "no case 'MRSA-H1' has been reported against 00C" in other.json["detail"]
+    assert client.get(f"{RECORD}/hcai-cases/NOPE", headers=board).status_code == 404

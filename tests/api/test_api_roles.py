@@ -55,6 +55,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", f"{PIR_RECORD}/hcai-cases"): {"board"},
     ("POST", f"{PIR_RECORD}/hcai-case-assignments"): {"area-team"},
     ("POST", f"{PIR_RECORD}/hcai-case-withdrawals"): {"board"},
+    ("GET", f"{PIR_RECORD}/hcai-cases/<case_id>"): READERS_OF_06F,
     ("GET", f"{RECORD}/decision"): READERS_OF_06F,
     ("GET", f"{RECORD}/history"): READERS_OF_06F,
     ("GET", "/reference/ccgs"): AUTHENTICATED,
@@ -157,6 +158,9 @@ def arrange(ledger: Any, method: str, path: str) -> tuple[str, dict[str, Any] | 
         )
         project(ledger)
         return path, None
+    if "<case_id>" in path:  # a case reported against 06F
+        case_id = case_body(ledger, "hcai-case-withdrawals")["case_id"]
+        return path.replace("<case_id>", case_id), None
     if "<position>" in path:  # an event of 06F's record
         body = {"population": 449953, "source": "role matrix"}
         receipt = ledger.execute(command("population_recorded", **body), actor="board#setup")

@@ -166,7 +166,14 @@ CASES = [
         "malformed-case-id",
         report("MRSA 2"),
         InvalidCommand,
-        'case_id: "MRSA 2" must be 1 to 64 letters, digits and . _ / - '
+        'case_id: "MRSA 2" must be 1 to 64 letters, digits and . _ - '
+        "(starting with a letter or digit)",
+    ),
+    (
+        "case-id-with-a-slash",
+        report("MRSA/2"),
+        InvalidCommand,
+        'case_id: "MRSA/2" must be 1 to 64 letters, digits and . _ - '
         "(starting with a letter or digit)",
     ),
     (
