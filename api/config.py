@@ -11,23 +11,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL
+# The serve settings live with the CLI that reads them (ledger.config): one
+# place, and no import from ledger/ up into api/.
+from ledger.config import (
+    DATABASE_URL,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_THREADS,
+    DEFAULT_WORKERS,
+    HOST,
+    PORT,
+    THREADS,
+    WORKERS,
+)
 from ledger.integrity.signing import DEFAULT_ORIGIN, LOG_ORIGIN, SIGNING_KEY_FILE
 
-#: The one port the API listens on: ``qp-ledger serve``, the Dockerfile and
-#: docker-compose.yml all use it (tests/test_deployment_files.py checks).
-DEFAULT_PORT = 8000
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_WORKERS = 2
 #: Command bodies are a few hundred bytes; anything near this is a mistake or an attack.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 MAX_BODY_BYTES = "QP_LEDGER_MAX_BODY_BYTES"
-HOST = "QP_LEDGER_HOST"
-PORT = "QP_LEDGER_PORT"
-WORKERS = "QP_LEDGER_WORKERS"
-THREADS = "QP_LEDGER_THREADS"
-DEFAULT_THREADS = 4
 REPORTS_WAIT_SECONDS = "QP_LEDGER_REPORTS_WAIT_SECONDS"
 DEFAULT_REPORTS_WAIT_SECONDS = 2.0
 

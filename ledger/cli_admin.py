@@ -1,8 +1,8 @@
 """``qp-ledger tokens …`` and ``qp-ledger serve``: running the HTTP API for real.
 
 Kept apart from ``ledger/cli.py``; Flask and gunicorn are imported only when
-``serve`` runs (``api.config``, imported here for the one port number, is
-plain Python).
+``serve`` runs; the serve settings are in ``ledger.config``, so nothing
+here imports ``api``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from typing import Any
 import click
 from sqlalchemy.engine import Engine
 
-from api.config import (
+from ledger.cli_common import LedgerGroup, Refused
+from ledger.config import (
+    DATABASE_URL,
+    DEFAULT_DATABASE_URL,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_THREADS,
@@ -23,9 +26,8 @@ from api.config import (
     PORT,
     THREADS,
     WORKERS,
+    database_url_from_env,
 )
-from ledger.cli_common import LedgerGroup, Refused
-from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL, database_url_from_env
 from ledger.errors import LedgerError
 from ledger.tokens import ROLES, Token, TokenStore
 

@@ -15,3 +15,16 @@ DATABASE_URL = "QP_LEDGER_DATABASE_URL"
 def database_url_from_env() -> str | None:
     value = os.environ.get(DATABASE_URL, "").strip()
     return value or None
+
+# -- `qp-ledger serve` (the API process; api/config.py lists them with the rest) --
+
+#: The one port the API listens on: ``qp-ledger serve``, the Dockerfile and
+#: docker-compose.yml all use it (tests/test_deployment_files.py checks).
+DEFAULT_PORT = 8000
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_WORKERS = 2
+DEFAULT_THREADS = 4
+HOST = "QP_LEDGER_HOST"
+PORT = "QP_LEDGER_PORT"
+WORKERS = "QP_LEDGER_WORKERS"
+THREADS = "QP_LEDGER_THREADS"
