@@ -12,7 +12,6 @@ usage error (a missing file, a bad option).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,9 @@ from ledger.cli_common import (
     json_option,
     scheme_option,
 )
-from ledger.cli_integrity import key_file_option, origin_option
+from ledger.cli_integrity import key_file_option, origin_option, signer_for, write_whole
 from ledger.integrity.bundle import BundleError, BundleReport, verify_bundle
-from ledger.integrity.checkpoint import CheckpointError, Signer, parse_verifier_key
-from ledger.integrity.signing import created_message, load_signer, log_origin
-from ledger.integrity.signing import key_file as configured_key_file
+from ledger.integrity.checkpoint import CheckpointError, parse_verifier_key
 
 
 @click.group(
@@ -48,28 +45,6 @@ def bundle() -> None:
         qp-ledger bundle export 06F 06F.qp-2013-14.1 --scheme qp-2013-14 --out 06F.bundle.json
         qp-ledger bundle verify 06F.bundle.json --key @verifier.key
     """
-
-
-def _signer(database_url: str, path: Path | None, origin: str | None) -> Signer:
-    path = path or configured_key_file(database_url)
-    try:
-        signer, created = load_signer(path, origin or log_origin())
-    except CheckpointError as e:
-        raise click.UsageError(str(e)) from None
-    if created:
-        click.echo(created_message(path, signer), err=True)
-    return signer
-
-
-def _write(path: Path, data: bytes) -> None:
-    """The whole file or nothing: a temporary name, then a rename."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(data)
-        temporary.replace(path)
-    except OSError as e:
-        temporary.unlink(missing_ok=True)
-        raise click.UsageError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 @bundle.command("export", short_help="Write an issued decision's evidence bundle to a file.")
@@ -112,14 +87,14 @@ def export(
     ledger = QPLedger(database_url)
     try:
         ledger.determinations.issued_decision(ccg, scheme, issue_id)  # before making any key
-        signer = _signer(ledger.database_url, key_file, origin)
+        signer = signer_for(ledger.database_url, key_file, origin)
         try:
             document = export_bundle(ledger, signer, ccg, scheme, issue_id)
         except SigningRefused as e:
             raise Refused(e.message) from None
     finally:
         ledger.close()
-    _write(out, json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8") + b"\n")
+    write_whole(out, json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8") + b"\n")
     summary = {
         "file": str(out),
         "issue_id": issue_id,

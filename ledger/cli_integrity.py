@@ -79,9 +79,9 @@ def _open(database_url: str | None) -> QPLedger:
     return QPLedger(database_url)
 
 
-def _signer(ledger: QPLedger, path: Path | None, origin: str | None) -> Signer:
+def signer_for(database_url: str, path: Path | None, origin: str | None) -> Signer:
     """The configured signer, made (and announced on stderr) on first use."""
-    path = path or configured_key_file(ledger.database_url)
+    path = path or configured_key_file(database_url)
     try:
         signer, created = load_signer(path, origin or log_origin())
     except CheckpointError as e:
@@ -91,7 +91,7 @@ def _signer(ledger: QPLedger, path: Path | None, origin: str | None) -> Signer:
     return signer
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_whole(path: Path, data: bytes) -> None:
     """Write a file whole or not at all (a temporary name, then a rename)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -141,7 +141,7 @@ def checkpoint(
     """
     ledger = _open(database_url)
     try:
-        signer = _signer(ledger, key_file, origin)
+        signer = signer_for(ledger.database_url, key_file, origin)
         documents = LogDocuments(ledger.store)
         if show_key:
             key = documents.verifier_key(signer)
@@ -151,7 +151,7 @@ def checkpoint(
     finally:
         ledger.close()
     if out is not None:
-        _write(out, document["checkpoint"].encode())
+        write_whole(out, document["checkpoint"].encode())
         summary = {k: document[k] for k in ("origin", "tree_size", "root_hash")}
         if as_json:
             _emit({**summary, "file": str(out)})
@@ -463,7 +463,7 @@ def leaf(position: int, encoding: str, out: Path | None, database_url: str | Non
 
     def document(docs: LogDocuments) -> dict[str, Any]:
         if out is not None:
-            _write(out, docs.leaf_bytes(position)[1])
+            write_whole(out, docs.leaf_bytes(position)[1])
         return docs.leaf(position, encoding)
 
     _answer(database_url, document)

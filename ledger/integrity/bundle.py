@@ -22,7 +22,6 @@ any shape is a :class:`BundleError` with a message, never another exception.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +36,12 @@ from ledger.integrity.bundle_record import RecordError, issued, rebuild_facts
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
 from ledger.integrity.leaf import LeafEvent, LeafFormatError, decode_leaf
 from ledger.integrity.merkle import leaf_hash
-from ledger.integrity.verifier import ProofError, verify_consistency, verify_inclusion
+from ledger.integrity.verifier import (
+    ProofError,
+    decode_base64,
+    verify_consistency,
+    verify_inclusion,
+)
 from ledger.scheme import parse_scheme, schemes
 
 FORMAT = "qp-ledger/bundle/v1"
@@ -66,12 +70,7 @@ def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
 
 def _b64(text: Any, where: str) -> bytes:
     """Canonical standard base64 only: one text per value, so no byte of it is slack."""
-    if not isinstance(text, str):
-        raise BundleError(f"{where} must be a base64 string")
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise BundleError(f"{where} is not base64") from None
+    raw = decode_base64(text, where, BundleError)
     if base64.b64encode(raw).decode("ascii") != text:
         raise BundleError(f"{where} is not canonical base64")
     return raw

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from ledger.determinations import determinations_id
 from ledger.domain import stream_id
@@ -29,10 +29,10 @@ from ledger.errors import NotFound
 from ledger.integrity.bundle import FORMAT
 from ledger.integrity.bundle_record import ISSUE_TOPIC, RecordError, issued
 from ledger.integrity.checkpoint import Signer
-from ledger.integrity.leaf import decode_leaf, encode_leaf, stream_text
+from ledger.integrity.leaf import decode_leaf
 from ledger.integrity.merkle import NodeID, inclusion_plan
 from ledger.integrity.service import LogDocuments, b64
-from ledger.integrity.store_integration import StoredNodes
+from ledger.integrity.store_integration import StoredNodes, stored_leaf
 
 if TYPE_CHECKING:
     from ledger.application import QPLedger
@@ -42,29 +42,14 @@ _NODES_PER_QUERY = 500
 
 def _leaves(ledger: QPLedger, conn: Connection, stream: str, upto: int, size: int) -> list[Any]:
     """(leaf index, leaf bytes) of a stream's versions 1..upto that are in the first ``size``."""
-    store = ledger.store
-    log, recorded = store.integrity, store.index
+    log = ledger.store.integrity
     ev, lv = log.events.c, log.leaves.c
     rows = conn.execute(
-        select(
-            lv.leaf_index,
-            ev.id,
-            ev.originator_id,
-            ev.originator_version,
-            ev.topic,
-            ev.state,
-            recorded.c.recorded_us,
-            lv.previous_hash,
-        )
-        .join_from(log.leaves, log.events, ev.id == lv.position)
-        .join(recorded, recorded.c.position == lv.position)
+        log.stored_leaves(ledger.store.index)
         .where(lv.originator_id == stream, lv.leaf_index < size, ev.originator_version <= upto)
         .order_by(lv.leaf_index)
     ).all()
-    return [
-        (int(index), encode_leaf(at, stream_text(oid), v, topic, us, bytes(prev), bytes(state)))
-        for index, at, oid, v, topic, state, us, prev in rows
-    ]
+    return [(int(row[0]), stored_leaf(row)) for row in rows]
 
 
 def _proofs(ledger: QPLedger, conn: Connection, indices: Iterable[int], size: int) -> list[Any]:

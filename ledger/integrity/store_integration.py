@@ -297,9 +297,23 @@ class IntegrityLog:
 
     def leaf_bytes(self, reader: Reader, position: int, recorded: Table) -> bytes:
         """The canonical leaf of the event at ``position``, rebuilt from its stored row."""
+        query = self.stored_leaves(recorded).where(self.events.c.id == position)
+        row = reader.execute(query).first()
+        if row is None:
+            raise TreeSizeError(f"position {position} is not in the Merkle log")
+        return stored_leaf(row)
+
+    def stored_leaves(self, recorded: Table) -> Select[Any]:
+        """Each event with its leaf index and what its canonical leaf is built from.
+
+        One query for every reader that rebuilds leaves (proofs, bundles), so
+        the columns and :func:`stored_leaf`'s order of them cannot drift apart.
+        """
         ev, lv = self.events.c, self.leaves.c
-        row = reader.execute(
+        return (
             select(
+                lv.leaf_index,
+                ev.id,
                 ev.originator_id,
                 ev.originator_version,
                 ev.topic,
@@ -307,14 +321,8 @@ class IntegrityLog:
                 recorded.c.recorded_us,
                 lv.previous_hash,
             )
-            .join_from(self.events, recorded, recorded.c.position == ev.id)
-            .join(self.leaves, lv.position == ev.id)
-            .where(ev.id == position)
-        ).first()
-        if row is None:
-            raise TreeSizeError(f"position {position} is not in the Merkle log")
-        return encode_leaf(
-            position, stream_text(row[0]), row[1], row[2], row[4], bytes(row[5]), bytes(row[3])
+            .join_from(self.leaves, self.events, ev.id == lv.position)
+            .join(recorded, recorded.c.position == lv.position)
         )
 
     def inclusion_proof(
@@ -375,6 +383,14 @@ class IntegrityLog:
             ev.state,
             recorded.c.recorded_us,
         ).outerjoin_from(self.events, recorded, recorded.c.position == ev.id)
+
+
+def stored_leaf(row: Any) -> bytes:
+    """The canonical leaf of a :meth:`IntegrityLog.stored_leaves` row."""
+    _, position, stream, version, topic, state, recorded_us, previous = row
+    return encode_leaf(
+        position, stream_text(stream), version, topic, recorded_us, bytes(previous), bytes(state)
+    )
 
 
 class StoredNodes:

@@ -168,14 +168,17 @@ def verify_consistency(
 # -- proof files ---------------------------------------------------------------
 
 
-def _b64(value: object, what: str) -> bytes:
+def decode_base64(value: object, what: str, error: type[ValueError] = ProofError) -> bytes:
+    """Strict standard base64 (no stray characters), or ``error`` naming ``what``.
+
+    Evidence bundles check their base64 with this too, raising their own error.
+    """
     if not isinstance(value, str):
-        raise ProofError(f"{what} must be a base64 string")
+        raise error(f"{what} must be a base64 string")
     try:
-        raw = base64.b64decode(value.encode("ascii"), validate=True)
+        return base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise ProofError(f"{what} is not base64") from None
-    return raw
+        raise error(f"{what} is not base64") from None
 
 
 def _field(document: object, name: str) -> Any:
@@ -189,7 +192,7 @@ def load_inclusion_proof(document: object) -> tuple[int, int, list[bytes]]:
     path = _field(document, "inclusion_path")
     if not isinstance(path, list):
         raise ProofError("inclusion_path must be a list")
-    hashes = [_b64(p, f"inclusion_path[{i}]") for i, p in enumerate(path)]
+    hashes = [decode_base64(p, f"inclusion_path[{i}]") for i, p in enumerate(path)]
     return _field(document, "leaf_index"), _field(document, "tree_size"), hashes
 
 
@@ -198,7 +201,7 @@ def load_consistency_proof(document: object) -> tuple[int, int, list[bytes]]:
     path = _field(document, "consistency_path")
     if not isinstance(path, list):
         raise ProofError("consistency_path must be a list")
-    hashes = [_b64(p, f"consistency_path[{i}]") for i, p in enumerate(path)]
+    hashes = [decode_base64(p, f"consistency_path[{i}]") for i, p in enumerate(path)]
     return _field(document, "tree_size_1"), _field(document, "tree_size_2"), hashes
 
 
