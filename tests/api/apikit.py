@@ -47,6 +47,15 @@ def build(database_url: str, **config: Any) -> Flask:
     return app
 
 
+def build_signing(database_url: str, key_dir: Path, origin: str) -> Flask:
+    """An app that signs as ``origin`` with ``key_dir``/signing.key (the test's own key)."""
+    return build(
+        database_url,
+        QP_LEDGER_SIGNING_KEY_FILE=str(key_dir / "signing.key"),
+        QP_LEDGER_LOG_ORIGIN=origin,
+    )
+
+
 def ledger_of(app: Flask) -> QPLedger:
     ledger: QPLedger = app.extensions["qp_ledger"]
     return ledger

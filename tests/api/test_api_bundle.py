@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apikit import CCG, SCHEME, build, command, headers_factory, ledger_of
+from apikit import CCG, SCHEME, build_signing, command, headers_factory, ledger_of
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Table
+from ledgerkit import rewrite_event
 
 from ledger.integrity.bundle import verify_bundle
 
@@ -28,11 +28,7 @@ RECORD = f"/ccgs/{CCG}/schemes/{SCHEME}"
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    app = build(
-        database_url,
-        QP_LEDGER_SIGNING_KEY_FILE=str(tmp_path / "signing.key"),
-        QP_LEDGER_LOG_ORIGIN=ORIGIN,
-    )
+    app = build_signing(database_url, tmp_path, ORIGIN)
     yield app
     ledger_of(app).close()
 
@@ -73,13 +69,7 @@ def test_unknown_issues_and_rewritten_logs_get_problems(app: Flask) -> None:
     made = client.get(f"{RECORD}/issued-decisions/{issue_id}/bundle", headers=board)
     assert made.status_code == 200
 
-    store = ledger_of(app).store
-    events: Table = store.events_record_cls.__table__
-    with store.datastore.engine.begin() as conn:
-        conn.execute(events.update().where(events.c.id == 2).values(state=b"{}"))
-        for table in store.integrity.tables:
-            conn.execute(table.delete())
-    store.backfill_integrity()
+    rewrite_event(ledger_of(app), 2)
     refused = client.get(f"{RECORD}/issued-decisions/{issue_id}/bundle", headers=board)
     assert refused.status_code == 503
     assert refused.json["type"].endswith("signing-refused")

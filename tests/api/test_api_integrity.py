@@ -22,7 +22,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from apikit import CCG, OTHER_CCG, SCHEME, build, command, headers_factory, ledger_of
+from apikit import CCG, OTHER_CCG, SCHEME, build, build_signing, command, headers_factory, ledger_of
 from eventsourcing.persistence import StoredEvent
 from flask import Flask
 from flask.testing import FlaskClient
@@ -44,11 +44,7 @@ ORIGIN = "qp-ledger.test/api"
 @pytest.fixture
 def log_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """An app whose signing key lives in the test's own directory."""
-    app = build(
-        database_url,
-        QP_LEDGER_SIGNING_KEY_FILE=str(tmp_path / "signing.key"),
-        QP_LEDGER_LOG_ORIGIN=ORIGIN,
-    )
+    app = build_signing(database_url, tmp_path, ORIGIN)
     yield app
     ledger_of(app).close()
 

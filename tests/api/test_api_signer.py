@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apikit import CCG, build, command, headers_factory, ledger_of
+from apikit import CCG, build_signing, command, headers_factory, ledger_of
 from flask import Flask
-from sqlalchemy import Table
+from ledgerkit import rewrite_event
 
 from ledger.integrity.signed_head import state_file
 
@@ -24,26 +24,12 @@ ORIGIN = "qp-ledger.test/api-signer"
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    app = build(
-        database_url,
-        QP_LEDGER_SIGNING_KEY_FILE=str(tmp_path / "signing.key"),
-        QP_LEDGER_LOG_ORIGIN=ORIGIN,
-    )
+    app = build_signing(database_url, tmp_path, ORIGIN)
     ledger = ledger_of(app)
     for i in range(3):
         ledger.execute(command("population_recorded", CCG, population=1000 + i, source="ONS"))
     yield app
     ledger.close()
-
-
-def rewrite_event(app: Flask, position: int) -> None:
-    store = ledger_of(app).store
-    events: Table = store.events_record_cls.__table__
-    with store.datastore.engine.begin() as conn:
-        conn.execute(events.update().where(events.c.id == position).values(state=b"{}"))
-        for table in store.integrity.tables:
-            conn.execute(table.delete())
-    store.backfill_integrity()
 
 
 def test_health_reports_the_signer(app: Flask, tmp_path: Path) -> None:
@@ -69,7 +55,7 @@ def test_a_rewritten_log_is_refused_and_health_says_so(app: Flask, tmp_path: Pat
     kept = state_file(tmp_path / "signing.key").read_text()
     assert kept == signed.get_data(as_text=True)
 
-    rewrite_event(app, 2)
+    rewrite_event(ledger_of(app), 2)
     for url in ("/log/checkpoint", "/log/checkpoint.json"):
         refused = client.get(url, headers=auditor)
         assert refused.status_code == 503

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ledgerkit import population
+
 from ledger.application import QPLedger
 from ledger.demo import demo_commands
 from ledger.integrity.bundle_export import export_bundle
@@ -43,16 +45,6 @@ def issued_records(url: str, ccgs: int = 2, later: bool = True) -> list[tuple[st
         return out
     finally:
         ledger.close()
-
-
-def population(ccg: str, value: int) -> dict[str, Any]:
-    return {
-        "type": "population_recorded",
-        "ccg": ccg,
-        "scheme": SCHEME,
-        "population": value,
-        "source": "ONS",
-    }
 
 
 def export(url: str, key: Path, ccg: str, issue_id: str) -> Any:

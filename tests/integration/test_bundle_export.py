@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from bundlekit import NOWHERE, SCHEME, export, issued_records, qp, verifier_key
+from ledgerkit import rewrite_event
 from sqlalchemy import Table, select
 
 from ledger.application import QPLedger
@@ -109,13 +110,7 @@ def test_export_refusals_write_nothing(database_url: str, key: Path, tmp_path: P
     out.unlink()
     ledger = QPLedger(database_url)
     try:  # rewrite an event and rebuild its hashes: the signer refuses, so no bundle
-        store = ledger.store
-        events: Table = store.events_record_cls.__table__
-        with store.datastore.engine.begin() as conn:
-            conn.execute(events.update().where(events.c.id == 5).values(state=b"{}"))
-            for table in store.integrity.tables:
-                conn.execute(table.delete())
-        store.backfill_integrity()
+        rewrite_event(ledger, 5)
     finally:
         ledger.close()
     refused = qp(*args[:3], issue_id, *args[4:], url=database_url, key=key)

@@ -23,6 +23,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
+from ledgerkit import population
 from sqlalchemy import Engine, Table, event, select
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,6 @@ from ledger.integrity.verifier import verify_consistency, verify_inclusion
 from ledger.store import Factory, LedgerRecorder
 
 CCGS = ["00C", "00D", "00F", "00G", "06F"]
-SCHEME = "qp-2013-14"
 ORIGIN = "qp-ledger.test/log"
 
 
@@ -90,16 +90,6 @@ def populate(app: QPLedger, rounds: int = 3) -> None:
     lines = [json.dumps(population(ccg, 200_000 + i)) for i, ccg in enumerate(CCGS * 2)]
     report = app.import_lines(lines, batch_size=100)
     assert report.rejected == 0
-
-
-def population(ccg: str, value: int) -> dict[str, Any]:
-    return {
-        "type": "population_recorded",
-        "ccg": ccg,
-        "scheme": SCHEME,
-        "population": value,
-        "source": "ONS",
-    }
 
 
 def audit(app: QPLedger, **kwargs: Any) -> AuditReport:

@@ -17,9 +17,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from ledgerkit import population, rewrite_event
 from sqlalchemy import Table
 
 from ledger.application import QPLedger
@@ -29,17 +29,6 @@ from ledger.integrity.signed_head import SigningRefused, state_file
 from ledger.integrity.signing import load_signer
 
 ORIGIN = "qp-ledger.test/fork"
-SCHEME = "qp-2013-14"
-
-
-def population(ccg: str, value: int) -> dict[str, Any]:
-    return {
-        "type": "population_recorded",
-        "ccg": ccg,
-        "scheme": SCHEME,
-        "population": value,
-        "source": "ONS",
-    }
 
 
 @pytest.fixture
@@ -60,17 +49,6 @@ def key(tmp_path: Path) -> Path:
 def signer_for(key: Path) -> Signer:
     key.parent.mkdir(exist_ok=True)
     return load_signer(key, ORIGIN)[0]
-
-
-def rewrite_event(app: QPLedger, position: int) -> None:
-    """Edit an event and rebuild every hash and node row, as an attacker with the database can."""
-    store = app.store
-    events: Table = store.events_record_cls.__table__
-    with store.datastore.engine.begin() as conn:
-        conn.execute(events.update().where(events.c.id == position).values(state=b"{}"))
-        for table in store.integrity.tables:
-            conn.execute(table.delete())
-    assert store.backfill_integrity() == app.max_position()
 
 
 def cli(database_url: str, key: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -106,7 +84,7 @@ def test_a_rewritten_log_is_not_signed(ledger: QPLedger, key: Path, database_url
     signer, docs = signer_for(key), LogDocuments(ledger.store)
     signed = docs.checkpoint(signer)
     before = state_file(key).read_bytes()
-    rewrite_event(ledger, 3)
+    assert rewrite_event(ledger, 3) == ledger.max_position()
     with pytest.raises(SigningRefused, match="another root than the last signed checkpoint"):
         docs.checkpoint(signer)
     assert state_file(key).read_bytes() == before
@@ -126,7 +104,7 @@ def test_a_rewritten_log_is_not_signed(ledger: QPLedger, key: Path, database_url
 def test_a_rewrite_followed_by_new_events_is_not_signed(ledger: QPLedger, key: Path) -> None:
     signer, docs = signer_for(key), LogDocuments(ledger.store)
     docs.checkpoint(signer)
-    rewrite_event(ledger, 2)
+    assert rewrite_event(ledger, 2) == ledger.max_position()
     ledger.execute(population("00F", 5))  # the log grows past the signed size
     with pytest.raises(SigningRefused, match="is not an extension of the last signed"):
         docs.checkpoint(signer)

@@ -23,26 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledgerkit import SCHEME, population
 from sqlalchemy import create_engine, text
 
 from ledger.application import QPLedger
 from ledger.domain import stream_id
 
 SCRIPT = shutil.which("qp-ledger", path=str(Path(sys.executable).parent)) or "qp-ledger"
-SCHEME = "qp-2013-14"
 CCGS = ("06F", "00C", "00D")
 EVENTS = "qpledger_events"
 INDEX = "qpledger_event_index"
-
-
-def population(ccg: str, value: int) -> dict[str, Any]:
-    return {
-        "type": "population_recorded",
-        "ccg": ccg,
-        "scheme": SCHEME,
-        "population": value,
-        "source": "ONS",
-    }
 
 
 @pytest.fixture
