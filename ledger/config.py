@@ -16,6 +16,7 @@ def database_url_from_env() -> str | None:
     value = os.environ.get(DATABASE_URL, "").strip()
     return value or None
 
+
 # -- `qp-ledger serve` (the API process; api/config.py lists them with the rest) --
 
 #: The one port the API listens on: ``qp-ledger serve``, the Dockerfile and
