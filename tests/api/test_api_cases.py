@@ -135,3 +135,13 @@ def test_a_case_reads_with_its_whole_story_under_the_ccg_it_was_reported_against
     assert other.status_code == 404
     assert "no case 'MRSA-H1' has been reported against 00C" in other.json["detail"]
     assert client.get(f"{RECORD}/hcai-cases/NOPE", headers=board).status_code == 404
+
+
+def test_a_cases_own_event_is_proven_to_the_board_not_to_a_ccg(client, headers) -> None:
+    reported = client.post(f"{RECORD}/hcai-cases", json=CASE, headers=headers("board"))
+    assert reported.status_code == 201
+    leaf = f"/log/events/{reported.json['position']}/leaf"
+    assert client.get(leaf, headers=headers("board")).status_code == 200
+    refused = client.get(leaf, headers=headers("ccg"))
+    assert refused.status_code == 403
+    assert "is not a record of that CCG" in refused.json["detail"]
