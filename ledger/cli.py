@@ -234,10 +234,11 @@ def history(ccg: str, scheme: str, as_json: bool, database_url: str | None) -> N
 )
 @click.option("--force", is_flag=True, help="Load even into a database that holds events.")
 @click.option(
-    "--with-cases",
-    is_flag=True,
+    "--with-cases/--without-cases",
+    default=None,
     help="Then the MRSA case story in qp-2013-14-pir: three CCGs served by one trust, "
-    "four cases, one reassigned from a CCG to the trust after challenge.",
+    "four cases, one reassigned from a CCG to the trust after challenge "
+    "(default: with, for the whole demo; without, with --ccgs).",
 )
 @db_option
 def demo(
@@ -245,7 +246,7 @@ def demo(
     limit: int | None,
     write_jsonl: Path | None,
     force: bool,
-    with_cases: bool,
+    with_cases: bool | None,
     database_url: str | None,
 ) -> None:
     """Load a realistic, deterministic 2013/14 year for all 211 CCGs.
@@ -260,13 +261,13 @@ def demo(
     \b
         qp-ledger demo
         qp-ledger demo --ccgs 3 --write-jsonl demo.jsonl
-        qp-ledger demo --with-cases
+        qp-ledger demo --without-cases
     """
     from ledger.demo import demo_commands
     from ledger.demo_cases import demo_case_commands
 
     commands = demo_commands(seed=seed, limit=limit)
-    if with_cases:
+    if with_cases if with_cases is not None else limit is None:
         # After the whole year, so none of its positions move (ledger/demo_cases.py).
         commands += demo_case_commands(seed=seed)
     if write_jsonl is not None:

@@ -152,12 +152,15 @@ def load_demo(database_url: str | None) -> dict[str, Any] | None:
     """Load the demo year into an empty ledger; leave a ledger with any events alone."""
     from ledger.application import QPLedger
     from ledger.demo import demo_commands  # imported lazily: only `--demo` needs it
+    from ledger.demo_cases import demo_case_commands
 
     ledger = QPLedger(database_url)
     try:
         if ledger.max_position() > 0:
             return None
-        report = ledger.import_lines(json.dumps(c) for c in demo_commands())
+        # The year, then the MRSA case story after it (as `qp-ledger demo`).
+        commands = demo_commands() + demo_case_commands()
+        report = ledger.import_lines(json.dumps(c) for c in commands)
         return report.summary()
     finally:
         ledger.close()
