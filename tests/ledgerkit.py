@@ -1,4 +1,4 @@
-"""Shared by the integration and API tests of the tamper-evident log.
+"""Shared by the integration and API tests: commands, log rewrites, fresh ledgers.
 
 Importable from any test directory because tests/conftest.py lives beside it
 (pytest's default import mode puts this directory on ``sys.path``).
@@ -6,9 +6,10 @@ Importable from any test directory because tests/conftest.py lives beside it
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, create_engine, text
 
 from ledger.application import QPLedger
 
@@ -40,3 +41,22 @@ def rewrite_event(ledger: QPLedger, position: int) -> int:
         for table in store.integrity.tables:
             conn.execute(table.delete())
     return store.backfill_integrity()
+
+
+class Ledgers:
+    """Fresh empty ledgers on the backend under test (one test, many examples)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.base_url = database_url
+        self.numbers = count()
+
+    def fresh(self) -> QPLedger:
+        if self.base_url.startswith("sqlite"):
+            directory = self.base_url.removeprefix("sqlite:///").rsplit("/", 1)[0]
+            return QPLedger(f"sqlite:///{directory}/example-{next(self.numbers)}.db")
+        engine = create_engine(self.base_url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        return QPLedger(self.base_url)

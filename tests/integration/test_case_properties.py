@@ -16,13 +16,12 @@ keeping an independent model of who each case is assigned to, and checks:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import count
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
+from ledgerkit import Ledgers
 
 from ledger.application import QPLedger
 
@@ -69,25 +68,6 @@ def derived(ledger: QPLedger, ccg: str, **point: Any) -> int:
     hcai = next(c for c in document["components"] if c["measure"] == "hcai")
     line = next(c for c in hcai["criteria"] if c["criterion"] == "mrsa-cases")
     return int(line["value"])
-
-
-class Ledgers:
-    """Fresh empty ledgers on the backend under test (one test, many examples)."""
-
-    def __init__(self, database_url: str) -> None:
-        self.base_url = database_url
-        self.numbers = count()
-
-    def fresh(self) -> QPLedger:
-        if self.base_url.startswith("sqlite"):
-            directory = self.base_url.removeprefix("sqlite:///").rsplit("/", 1)[0]
-            return QPLedger(f"sqlite:///{directory}/cases-{next(self.numbers)}.db")
-        engine = create_engine(self.base_url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        return QPLedger(self.base_url)
 
 
 @pytest.fixture

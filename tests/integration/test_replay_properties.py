@@ -25,9 +25,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
-
-from ledger.application import QPLedger
+from ledgerkit import Ledgers
 
 SCHEME = "qp-2013-14"
 YEAR = "2013-14"
@@ -279,25 +277,6 @@ def command_of_kind(
 
 
 # -- a fresh, empty ledger per example -----------------------------------------------
-
-
-class Ledgers:
-    """Fresh empty ledgers on the backend under test (one test, many examples)."""
-
-    def __init__(self, database_url: str) -> None:
-        self.base_url = database_url
-        self.numbers = count()
-
-    def fresh(self) -> QPLedger:
-        if self.base_url.startswith("sqlite"):
-            directory = self.base_url.removeprefix("sqlite:///").rsplit("/", 1)[0]
-            return QPLedger(f"sqlite:///{directory}/example-{next(self.numbers)}.db")
-        engine = create_engine(self.base_url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        return QPLedger(self.base_url)
 
 
 def strip_time(doc: dict[str, Any]) -> dict[str, Any]:
