@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flask import Flask
 
-    from ledger.application import QPLedger
+    from ledger.service.application import QPLedger
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, ledger: QPLedger | None = None) -> Flask:

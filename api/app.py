@@ -15,11 +15,11 @@ from api import schemas
 from api.config import MAX_BODY_BYTES, config_from_env
 from api.jsonio import ExactJSONProvider
 from api.problems import PROBLEM_MIMETYPE, Problem, register_error_handlers
-from ledger.application import QPLedger
-from ledger.ccgs import ccgs
+from ledger.adapters.tokens import TokenStore
 from ledger.config import DATABASE_URL
-from ledger.scheme import schemes
-from ledger.tokens import TokenStore
+from ledger.domain.ccgs import ccgs
+from ledger.domain.scheme import schemes
+from ledger.service.application import QPLedger
 
 API_VERSION = "1.0.0"
 #: Where /docs loads Swagger UI's script and CSS from: this server, never a CDN,

@@ -36,10 +36,10 @@ from typing import Any, TypeVar
 from flask import current_app, g, request
 
 from api.problems import Problem
-from ledger.ccgs import get_ccg
-from ledger.errors import UnknownScheme
-from ledger.scheme import get_scheme
-from ledger.tokens import ROLES, Token, TokenStore
+from ledger.adapters.tokens import ROLES, Token, TokenStore
+from ledger.domain.ccgs import get_ccg
+from ledger.domain.errors import UnknownScheme
+from ledger.domain.scheme import get_scheme
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from ledger.application import QPLedger
+from ledger.service.application import QPLedger
 
 
 def ledger() -> QPLedger:

@@ -1,8 +1,8 @@
 """Schemas for issued decisions and appeals (issue 6), and so their OpenAPI document.
 
 As in ``api/schemas.py``, request schemas check shape only (types, required
-and unknown fields); the ledger (``ledger/determination_service.py``,
-``ledger/determinations.py``) owns the rules: the appeal window, who may
+and unknown fields); the ledger (``ledger/service/determinations.py``,
+``ledger/domain/determinations.py``) owns the rules: the appeal window, who may
 appeal what, which transitions are allowed, what an attachment digest looks
 like. Patterns and enumerations appear here as documentation for clients;
 the ledger is what refuses a value that breaks them, with its own message.
@@ -20,10 +20,10 @@ import marshmallow as ma
 from marshmallow import fields
 
 from api.schemas import Body, Decision, Document, EventRef, LogPointer
-from ledger.commands import COMMAND_TYPES
-from ledger.determinations import OUTCOMES
+from ledger.domain.commands import COMMAND_TYPES
+from ledger.domain.determinations import OUTCOMES
 
-#: The states an appeal moves through (ledger/determinations.py).
+#: The states an appeal moves through (ledger/domain/determinations.py).
 APPEAL_STATUSES = ("lodged", *OUTCOMES)
 SHA256_PATTERN = "^[0-9a-f]{64}$"
 MEDIA_TYPE_PATTERN = "^[A-Za-z0-9_.+-]+/[A-Za-z0-9_.+-]+$"

@@ -21,8 +21,8 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from api.problems import Problem
-from ledger.errors import MalformedJSON as LedgerMalformedJSON
-from ledger.jsontext import loads_strict
+from ledger.domain.errors import MalformedJSON as LedgerMalformedJSON
+from ledger.domain.jsontext import loads_strict
 
 #: Decimals are written as a marked string first, then unquoted; the per-process
 #: nonce means no client-supplied string can ever be mistaken for one.
@@ -37,7 +37,7 @@ class MalformedJSON(ValueError):
 def loads_exact(data: str | bytes) -> Any:
     """Parse JSON keeping every number exact; raise MalformedJSON if it isn't valid JSON.
 
-    The same strict reader as ``qp-ledger import`` (ledger/jsontext.py), so a body
+    The same strict reader as ``qp-ledger import`` (ledger/domain/jsontext.py), so a body
     and an import line are refused for the same reasons: not UTF-8, a duplicate
     key, a lone surrogate, nesting too deep, a number no figure could need.
     """

@@ -18,7 +18,7 @@ import marshmallow as ma
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ledger.errors import (
+from ledger.domain.errors import (
     ConcurrencyConflict,
     DecisionUnchanged,
     IdempotencyKeyReused,

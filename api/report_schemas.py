@@ -9,7 +9,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ledger.ccgs import ccgs
+from ledger.domain.ccgs import ccgs
+from ledger.domain.scheme import schemes
 from ledger.projections.read import (
     DECISION_SORTS,
     GROUP_LEVELS,
@@ -17,7 +18,6 @@ from ledger.projections.read import (
     MAX_PAGE_SIZE,
 )
 from ledger.projections.summaries import NATION_CODE
-from ledger.scheme import schemes
 
 STATUSES = ("final", "provisional")
 SORTS = [*DECISION_SORTS, *(f"-{s}" for s in DECISION_SORTS)]

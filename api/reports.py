@@ -33,8 +33,8 @@ from api import report_schemas as rs
 from api.auth import allow
 from api.jsonio import Blueprint
 from api.problems import Problem
-from ledger.ccgs import get_ccg
 from ledger.config import DATABASE_URL
+from ledger.domain.ccgs import get_ccg
 from ledger.projections import Page, ReadModelNotReady, ReadModels, projection_lag
 
 blp = Blueprint(

@@ -15,8 +15,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields
 
-from ledger.commands import OUTTURNS
-from ledger.scheme import DIRECTIONS
+from ledger.domain.commands import OUTTURNS
+from ledger.domain.scheme import DIRECTIONS
 
 
 class ExactNumber(fields.Number):  # type: ignore[type-arg]

@@ -70,7 +70,9 @@ CREATE TABLE raw_events (
 def qp_ledger() -> list[str]:
     """The ``qp-ledger`` console script of this interpreter's environment."""
     script = shutil.which("qp-ledger", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-c", "from ledger.cli import main; main()"]
+    return (
+        [script] if script else [sys.executable, "-c", "from ledger.cli.main import main; main()"]
+    )
 
 
 def free_port() -> int:
@@ -295,7 +297,12 @@ def raw_client(dsn: str, payload: bytes, clients: int) -> Client:
             cur.execute(
                 "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
                 "VALUES (%s, %s, %s, %s)",
-                (stream, version, "ledger.domain:CCGPremiumRecord.MeasureSubmitted", payload),
+                (
+                    stream,
+                    version,
+                    "ledger.domain.record:CCGPremiumRecord.MeasureSubmitted",
+                    payload,
+                ),
             )
             conn.commit()
             latencies.append(time.perf_counter() - t0)

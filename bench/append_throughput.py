@@ -27,8 +27,8 @@ import uuid
 import psycopg2
 from _common import machine, psycopg2_dsn, scratch_postgres, server_url
 
-from ledger.application import QPLedger
-from ledger.ccgs import ccgs
+from ledger.domain.ccgs import ccgs
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 
@@ -74,7 +74,12 @@ def raw_appends(conn: psycopg2.extensions.connection, payload: bytes, start: int
         cur.execute(
             "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
             "VALUES (%s, %s, %s, %s)",
-            (str(streams[i % 10]), i, "ledger.domain:CCGPremiumRecord.MeasureSubmitted", payload),
+            (
+                str(streams[i % 10]),
+                i,
+                "ledger.domain.record:CCGPremiumRecord.MeasureSubmitted",
+                payload,
+            ),
         )
         conn.commit()
     return time.perf_counter() - t0

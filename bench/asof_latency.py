@@ -43,10 +43,10 @@ from pathlib import Path
 from _common import machine, percentile, scratch_postgres, server_url
 from sqlalchemy import func, select
 
-from ledger.application import QPLedger
-from ledger.ccgs import ccgs
-from ledger.clock import us_to_iso
-from ledger.domain import stream_id
+from ledger.domain.ccgs import ccgs
+from ledger.domain.clock import us_to_iso
+from ledger.domain.record import stream_id
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 

@@ -38,11 +38,11 @@ from typing import Any
 
 from _common import machine, scratch_postgres
 
-from ledger.application import QPLedger
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
 from ledger.integrity.bundle import verify_bundle
-from ledger.integrity.bundle_export import export_bundle
 from ledger.integrity.signing import load_signer
+from ledger.service.application import QPLedger
+from ledger.service.bundles import export_bundle
 
 SCHEME = "qp-2013-14"
 ORIGIN = "qp-ledger.bench/bundle"

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "api"))
 
 from apikit import build, ledger_of, project, tokens_of
 
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
 
 PAGES = {
     "overview (211 CCGs)": "/console/overview",

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, scratch_postgres
 
-from ledger.application import QPLedger
-from ledger.ccgs import ccgs
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
+from ledger.domain.ccgs import ccgs
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 

@@ -32,8 +32,8 @@ from pathlib import Path
 from _common import machine, percentile, scratch_postgres, server_url
 from sqlalchemy import select
 
-from ledger.ccgs import ccgs
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
+from ledger.domain.ccgs import ccgs
 from ledger.projections import PROJECTIONS, ProjectorGroup, ReadModelDatabase, open_followed_ledger
 
 

@@ -28,7 +28,7 @@ import time
 import psycopg2
 from _common import machine, psycopg2_dsn, scratch_postgres, server_url
 
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
 from ledger.projections import RECORD_TOPICS, ReadModelDatabase, open_followed_ledger, rebuild
 from ledger.projections.folding import DecisionFolder
 

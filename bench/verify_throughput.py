@@ -48,15 +48,15 @@ from eventsourcing.utils import get_topic
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from ledger.application import QPLedger
-from ledger.ccgs import ccgs
+from ledger.adapters.recorder import Factory, LedgerRecorder
+from ledger.domain.ccgs import ccgs
 from ledger.integrity.audit import audit
 from ledger.integrity.leaf import encode_leaf, stream_text
 from ledger.integrity.store_integration import TreeHead
-from ledger.store import Factory, LedgerRecorder
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
-TOPIC = "ledger.domain:CCGPremiumRecord.MeasureSubmitted"
+TOPIC = "ledger.domain.record:CCGPremiumRecord.MeasureSubmitted"
 
 
 class PlainRecorder(LedgerRecorder):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from ledger.application import QPLedger
+from ledger.service.application import QPLedger
 
 SERVER_URL = os.environ.get(
     "QP_LEDGER_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"

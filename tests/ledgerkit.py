@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Table, create_engine, text
 
-from ledger.application import QPLedger
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 

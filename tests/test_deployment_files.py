@@ -109,14 +109,14 @@ def test_the_image_leaves_out_what_it_does_not_need() -> None:
 
 
 def test_serve_defaults_to_the_same_port() -> None:
-    from ledger.cli_admin import serve
+    from ledger.cli.admin import serve
 
     port = next(p for p in serve.params if p.name == "port")
     assert port.default == DEFAULT_PORT
 
 
 def test_compose_runs_a_projector_on_the_same_database(compose) -> None:
-    from ledger.cli import main
+    from ledger.cli.main import main
 
     projector, api = compose["services"]["projector"], compose["services"]["api"]
     assert projector["command"][:2] == ["qp-ledger", "project"]
@@ -166,7 +166,7 @@ def test_the_image_creates_the_signing_key_directory_for_its_user(compose) -> No
 
 
 def test_the_projector_health_check_needs_a_live_projector_that_keeps_up(compose) -> None:
-    from ledger.cli import main
+    from ledger.cli.main import main
 
     projector = compose["services"]["projector"]
     command, health = projector["command"], projector["healthcheck"]["test"][1:]

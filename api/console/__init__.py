@@ -33,7 +33,7 @@ from flask import Flask, current_app, g, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from api.auth import Action, permit, tokens
-from ledger.tokens import Token
+from ledger.adapters.tokens import Token
 
 PREFIX = "/console"
 #: An explicit secret for the console's cookies (else derived from the signing key).

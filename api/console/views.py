@@ -39,12 +39,12 @@ from api.console.charts import Mark, bars, pounds, step_chart
 from api.context import ledger
 from api.problems import Problem, ledger_status
 from api.reports import read_models, to_csv
-from ledger.ccgs import ccgs, get_ccg
-from ledger.errors import LedgerError
+from ledger.adapters.tokens import Token
+from ledger.domain.ccgs import ccgs, get_ccg
+from ledger.domain.errors import LedgerError
+from ledger.domain.scheme import schemes
 from ledger.projections import ReadModelNotReady
 from ledger.projections.read import DECISION_SORTS, share
-from ledger.scheme import schemes
-from ledger.tokens import Token
 
 bp = Blueprint(
     "console",

@@ -29,9 +29,9 @@ from api.jsonio import Blueprint
 from api.problems import Problem
 from api.schemas import IdempotencyHeaders
 from api.views.integrity import signer
-from ledger.errors import DecisionUnchanged, NothingRecorded
-from ledger.integrity.bundle_export import export_bundle
+from ledger.domain.errors import DecisionUnchanged, NothingRecorded
 from ledger.integrity.signed_head import SigningRefused
+from ledger.service.bundles import export_bundle
 
 blp = Blueprint(
     "determinations",

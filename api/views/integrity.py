@@ -43,9 +43,10 @@ from api.context import ledger
 from api.jsonio import Blueprint
 from api.problems import Problem
 from api.schemas import Document, LogPointer
-from ledger.ccgs import ccgs
-from ledger.determinations import determinations_id
-from ledger.domain import stream_id
+from ledger.domain.ccgs import ccgs
+from ledger.domain.determinations import determinations_id
+from ledger.domain.record import stream_id
+from ledger.domain.scheme import schemes
 from ledger.integrity.checkpoint import CheckpointError, Signer
 from ledger.integrity.leaf import LeafFormatError, decode_leaf
 from ledger.integrity.service import (
@@ -63,7 +64,6 @@ from ledger.integrity.signing import (
     default_key_file,
     load_signer,
 )
-from ledger.scheme import schemes
 
 blp = Blueprint(
     "log",

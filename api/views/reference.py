@@ -11,9 +11,9 @@ from api import schemas
 from api.auth import allow
 from api.jsonio import Blueprint
 from api.problems import Problem
-from ledger.ccgs import ccgs, get_ccg
-from ledger.errors import UnknownScheme
-from ledger.scheme import Scheme, get_scheme, schemes
+from ledger.domain.ccgs import ccgs, get_ccg
+from ledger.domain.errors import UnknownScheme
+from ledger.domain.scheme import Scheme, get_scheme, schemes
 
 blp = Blueprint(
     "reference",

@@ -27,11 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.determinations import determinations_id
-from ledger.diff import differences
-from ledger.domain import stream_id
-from ledger.engine import ENGINES
-from ledger.errors import SchemeDefinitionError
+from ledger.domain.determinations import determinations_id
+from ledger.domain.errors import SchemeDefinitionError
+from ledger.domain.record import stream_id
+from ledger.domain.scheme import parse_scheme, schemes
+from ledger.engine.decide import ENGINES
+from ledger.engine.diff import differences
 from ledger.integrity.bundle_record import RecordError, issued, rebuild_facts
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
 from ledger.integrity.leaf import LeafEvent, LeafFormatError, decode_leaf
@@ -42,7 +43,6 @@ from ledger.integrity.verifier import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.scheme import parse_scheme, schemes
 
 FORMAT = "qp-ledger/bundle/v1"
 SELF_KEY_NOTE = (

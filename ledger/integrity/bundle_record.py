@@ -31,12 +31,12 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
-from ledger.clock import us_to_iso
-from ledger.determinations import CCGDeterminations
-from ledger.domain import EVENT_TYPES, CCGPremiumRecord, event_id
-from ledger.facts import EventRef, Facts
+from ledger.domain.clock import us_to_iso
+from ledger.domain.determinations import CCGDeterminations
+from ledger.domain.facts import EventRef, Facts
+from ledger.domain.record import EVENT_TYPES, CCGPremiumRecord, event_id
+from ledger.domain.record_facts import facts_from_record, typed_versions
 from ledger.integrity.leaf import LeafEvent
-from ledger.record_facts import facts_from_record, typed_versions
 
 RECORD_TOPICS = frozenset(get_topic(getattr(CCGPremiumRecord, name)) for name in EVENT_TYPES)
 ISSUE_TOPIC = get_topic(CCGDeterminations.DecisionIssued)  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ Proofs and roots for any size are O(log n) reads of stored nodes
 :func:`ledger.integrity.audit.audit` recomputes every leaf, chain and node
 from the events themselves and names the first position that does not match.
 
-Wiring (ledger/store.py), see docs/integrity.md::
+Wiring (ledger/adapters/recorder.py), see docs/integrity.md::
 
     class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         ...
@@ -447,7 +447,7 @@ def scan_pages(reader: Reader, query: Select[Any], key: Any) -> Iterator[Sequenc
 class IntegrityRecorderMixin:
     """Put first in ``LedgerRecorder``'s bases; call :meth:`_record_integrity` after the index.
 
-    The whole change to ledger/store.py (see docs/integrity.md)::
+    The whole change to ledger/adapters/recorder.py (see docs/integrity.md)::
 
         class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
             ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from ledger.cli_projections import COMMANDS
+from ledger.cli.projections import COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

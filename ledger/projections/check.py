@@ -25,15 +25,15 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from sqlalchemy import Table, select
 
-from ledger.application import QPLedger
-from ledger.engine import decide
+from ledger.domain.scheme import get_scheme
+from ledger.engine.decide import decide
 from ledger.projections.database import ReadModelDatabase
 from ledger.projections.decisions import canonical_json, changed, timeline_row
 from ledger.projections.folding import DecisionFolder
 from ledger.projections.projection import EventInfo
 from ledger.projections.registry import ReadModel, selected
 from ledger.projections.source import RECORD_TOPICS
-from ledger.scheme import get_scheme
+from ledger.service.application import QPLedger
 
 Key = tuple[str, str]
 

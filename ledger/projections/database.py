@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.gc_pause import gc_paused
+from ledger.adapters.gc_pause import gc_paused
 
 BIG = BigInteger().with_variant(Integer(), "sqlite")
 #: Arbitrary constant: the PostgreSQL advisory lock that serialises setting up tables.
@@ -137,7 +137,7 @@ class ReadModelDatabase:
         """One write transaction (committed on success, rolled back on any error).
 
         On SQLite it holds the database's one write lock, so no garbage
-        collection pause may land inside it (``ledger/gc_pause.py``).
+        collection pause may land inside it (``ledger/adapters/gc_pause.py``).
         """
         paused = gc_paused() if self.dialect == "sqlite" else nullcontext()
         with paused, self.engine.connect() as conn:

@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from ledger.ccgs import get_ccg
+from ledger.domain.ccgs import get_ccg
 from ledger.projections.database import BIG
 from ledger.projections.projection import EventInfo, HasDocument, ReadModelProjection
 from ledger.projections.view import ReadModelView, insert_rows, upsert

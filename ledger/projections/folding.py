@@ -26,12 +26,12 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from ledger.application import QPLedger, facts_from_record, typed_versions
-from ledger.clock import us_to_iso
-from ledger.domain import CCGPremiumRecord, event_id
-from ledger.engine import Decision, decide
-from ledger.facts import EventRef
-from ledger.scheme import get_scheme
+from ledger.domain.clock import us_to_iso
+from ledger.domain.facts import EventRef
+from ledger.domain.record import CCGPremiumRecord, event_id
+from ledger.domain.scheme import get_scheme
+from ledger.engine.decide import Decision, decide
+from ledger.service.application import QPLedger, facts_from_record, typed_versions
 
 
 class DecisionMemo:

@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 
 from eventsourcing.persistence import Tracking
 
-from ledger.application import QPLedger
 from ledger.projections.database import ReadModelDatabase
 from ledger.projections.folding import DecisionMemo
 from ledger.projections.runner import DEFAULT_BATCH_SIZE, Projector, log
 from ledger.projections.source import RECORD_TOPICS
 from ledger.projections.view import GenerationRetired, TrackingConflict
+from ledger.service.application import QPLedger
 
 
 def catch_up_together(

@@ -19,7 +19,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from ledger.domain import EVENT_TYPES, CCGPremiumRecord, event_id
+from ledger.domain.record import EVENT_TYPES, CCGPremiumRecord, event_id
 from ledger.projections.folding import DecisionFolder
 from ledger.projections.source import RECORD_TOPICS
 from ledger.projections.view import ReadModelView
@@ -31,7 +31,7 @@ Item = tuple[Any, Tracking]
 
 
 class HasDocument(Protocol):
-    """A decision (``ledger.engine.Decision``) or one computed on demand."""
+    """A decision (``ledger.engine.decide.Decision``) or one computed on demand."""
 
     @property
     def document(self) -> dict[str, Any]: ...

@@ -20,12 +20,12 @@ from sqlalchemy import Table, func, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
-from ledger.clock import us_to_iso
+from ledger.adapters.recorder import index_table
 from ledger.config import DEFAULT_DATABASE_URL, database_url_from_env
-from ledger.errors import InvalidCommand, LedgerError
+from ledger.domain.clock import us_to_iso
+from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.projections.database import ReadModelDatabase
 from ledger.projections.registry import PROJECTIONS, read_model
-from ledger.store import index_table
 
 #: Columns a decisions list may be sorted by (``-name`` for descending).
 DECISION_SORTS = (

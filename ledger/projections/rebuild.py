@@ -18,14 +18,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.application import QPLedger
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 from ledger.projections.database import ReadModelDatabase
 from ledger.projections.folding import DecisionMemo
 from ledger.projections.group import catch_up_together
 from ledger.projections.registry import selected
 from ledger.projections.runner import Projector
 from ledger.projections.view import NotCaughtUp
+from ledger.service.application import QPLedger
 
 #: Catch-up-and-switch rounds before giving up (each one is short: only the
 #: events written since the previous round are applied).

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import MetaData, Table
 
-from ledger.errors import NotFound
+from ledger.domain.errors import NotFound
 from ledger.projections import attainment, decisions, summaries
 from ledger.projections.projection import ReadModelProjection
 from ledger.projections.view import ReadModelView

@@ -34,13 +34,13 @@ from eventsourcing.persistence import PersistenceError, Tracking
 from eventsourcing.projection import ApplicationSubscription
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ledger.application import QPLedger
 from ledger.projections.database import ReadModelDatabase
 from ledger.projections.folding import DecisionFolder, DecisionMemo
 from ledger.projections.projection import Item, ReadModelProjection
 from ledger.projections.registry import ReadModel, read_model
 from ledger.projections.source import RECORD_TOPICS
 from ledger.projections.view import GenerationRetired, ReadModelView, TrackingConflict
+from ledger.service.application import QPLedger
 
 log = logging.getLogger("ledger.projections")
 

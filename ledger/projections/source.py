@@ -27,10 +27,10 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 from eventsourcing_sqlalchemy.recorders import SQLAlchemySubscription
 
-from ledger.application import QPLedger
-from ledger.domain import EVENT_TYPES, CCGPremiumRecord
-from ledger.store import Factory as LedgerFactory
-from ledger.store import LedgerRecorder
+from ledger.adapters.recorder import Factory as LedgerFactory
+from ledger.adapters.recorder import LedgerRecorder
+from ledger.domain.record import EVENT_TYPES, CCGPremiumRecord
+from ledger.service.application import QPLedger
 
 #: The stored topics of every event of a CCG's record (and nothing else).
 RECORD_TOPICS: tuple[str, ...] = tuple(

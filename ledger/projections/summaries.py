@@ -22,7 +22,7 @@ from eventsourcing.persistence import Tracking
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, tuple_
 from sqlalchemy.engine import Connection
 
-from ledger.ccgs import get_ccg
+from ledger.domain.ccgs import get_ccg
 from ledger.projections.database import BIG
 from ledger.projections.projection import (
     EventInfo,

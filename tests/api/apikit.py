@@ -13,9 +13,9 @@ import pytest
 from flask import Flask
 
 from api import create_app
-from ledger.application import QPLedger
+from ledger.adapters.tokens import TokenStore
 from ledger.projections import PROJECTIONS, ProjectorGroup, ReadModelDatabase
-from ledger.tokens import TokenStore
+from ledger.service.application import QPLedger
 
 CCG = "06F"  # NHS Bedfordshire, area team E39000015
 OTHER_CCG = "00C"  # NHS Darlington, area team E39000002

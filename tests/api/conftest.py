@@ -14,7 +14,7 @@ from apikit import HeadersFor, build, headers_factory, ledger_of
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ledger.application import QPLedger
+from ledger.service.application import QPLedger
 
 
 @pytest.fixture

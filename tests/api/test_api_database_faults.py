@@ -17,8 +17,8 @@ import pytest
 from apikit import RECORD, build, ledger_of
 from sqlalchemy import create_engine, text
 
-from ledger.application import QPLedger
-from ledger.tokens import hash_token
+from ledger.adapters.tokens import hash_token
+from ledger.service.application import QPLedger
 
 VALUE = {"measure": "hcai", "criterion": "mrsa-cases", "period": "2013-14", "value": 0}
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from apikit import CCG, OTHER_CCG, RECORD, SCHEME, body
 
-from ledger.application import QPLedger
-from ledger.determinations import DAY_US
-from ledger.engine import round_half_up
+from ledger.domain.determinations import DAY_US
+from ledger.engine.decide import round_half_up
+from ledger.service.application import QPLedger
 
 POPULATION = 449_953
 MAXIMUM = 500 * POPULATION

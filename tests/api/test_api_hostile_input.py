@@ -2,7 +2,7 @@
 
 Issue 9, item 3: the bodies that crashed ``import`` (a lone surrogate escape,
 JSON nested 3,000 deep) gave 500 over HTTP. The API reads bodies with the
-importer's strict reader (ledger/jsontext.py), so both refuse the same input
+importer's strict reader (ledger/domain/jsontext.py), so both refuse the same input
 for the same reasons; each case runs on SQLite and PostgreSQL.
 """
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from apikit import CCG, OTHER_CCG, RECORD, SCHEME, body, command
 
-from ledger.application import QPLedger
+from ledger.service.application import QPLedger
 
 OTHER_RECORD = f"/ccgs/{OTHER_CCG}/schemes/{SCHEME}"
 PROBLEM = "application/problem+json"

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from ledger.cli import main
-from ledger.errors import InvalidCommand, NotFound
-from ledger.tokens import TokenStore
+from ledger.adapters.tokens import TokenStore
+from ledger.cli.main import main
+from ledger.domain.errors import InvalidCommand, NotFound
 
 
 def dump_database(url: str) -> str:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from apikit import BODIES, CCG, RECORD, SCHEME, headers_factory
 
-from ledger.domain import stream_id
+from ledger.domain.record import stream_id
 
 VALUES = f"{RECORD}/measure-values"
 

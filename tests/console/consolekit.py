@@ -12,7 +12,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
 
 SCHEME = "qp-2013-14"
 CCG = "06F"  # NHS Bedfordshire, area team E39000015

@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ledger.application import QPLedger
-from ledger.engine import round_half_up
+from ledger.engine.decide import round_half_up
+from ledger.service.application import QPLedger
 
 S = "qp-2013-14"
 POPULATION = 449_953

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from ledger.application import QPLedger, Receipt
+from ledger.service.application import QPLedger, Receipt
 
 CCG = "06F"
 SCHEME = "qp-2013-14"

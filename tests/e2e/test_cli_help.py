@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import pytest
 
-from ledger.cli import main
+from ledger.cli.main import main
 
 SCRIPT = shutil.which("qp-ledger", path=str(Path(sys.executable).parent)) or "qp-ledger"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ledger.application import QPLedger
+from ledger.service.application import QPLedger
 
 SCRIPT = shutil.which("qp-ledger", path=str(Path(sys.executable).parent)) or "qp-ledger"
 SCHEME = "qp-2013-14"

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from ledger.application import QPLedger
-from ledger.errors import RuleViolation
+from ledger.domain.errors import RuleViolation
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14-pir"
 TRUST = "RC9"

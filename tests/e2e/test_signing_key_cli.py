@@ -20,8 +20,8 @@ import pytest
 from flask import Flask
 
 from api import create_app
+from ledger.adapters.tokens import TokenStore
 from ledger.integrity.signing import default_key_file
-from ledger.tokens import TokenStore
 
 SCRIPT = shutil.which("qp-ledger", path=str(Path(sys.executable).parent)) or "qp-ledger"
 

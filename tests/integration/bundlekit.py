@@ -12,10 +12,10 @@ from typing import Any
 
 from ledgerkit import population
 
-from ledger.application import QPLedger
-from ledger.demo import demo_commands
-from ledger.integrity.bundle_export import export_bundle
+from ledger.demo.year import demo_commands
 from ledger.integrity.signing import load_signer
+from ledger.service.application import QPLedger
+from ledger.service.bundles import export_bundle
 
 SCHEME = "qp-2013-14"
 ORIGIN = "qp-ledger.test/bundle"

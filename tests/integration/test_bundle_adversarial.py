@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.cli import main
+from ledger.cli.main import main
 from ledger.integrity.bundle import BundleError, verify_bundle
 from ledger.integrity.checkpoint import Signer, parse_checkpoint_body, sign_checkpoint
 from ledger.integrity.signing import load_signer

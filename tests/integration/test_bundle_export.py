@@ -17,7 +17,7 @@ from bundlekit import NOWHERE, SCHEME, export, issued_records, qp, verifier_key
 from ledgerkit import rewrite_event
 from sqlalchemy import Table, select
 
-from ledger.application import QPLedger
+from ledger.service.application import QPLedger
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ledger.application import QPLedger
 from ledger.integrity.bundle import verify_bundle
-from ledger.integrity.bundle_export import export_bundle
 from ledger.integrity.signing import load_signer
+from ledger.service.application import QPLedger
+from ledger.service.bundles import export_bundle
 
 SCHEME = "qp-2013-14-pir"
 CCG = "06P"

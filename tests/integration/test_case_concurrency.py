@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ledger.application import QPLedger
-from ledger.errors import ConcurrencyConflict
+from ledger.domain.errors import ConcurrencyConflict
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14-pir"
 CCG, OTHER = "06F", "06P"

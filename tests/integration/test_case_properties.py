@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from ledgerkit import Ledgers
 
-from ledger.application import QPLedger
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14-pir"
 CCGS = ("06F", "06P", "06N")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ledger.application import QPLedger
-from ledger.errors import InvalidCommand, LedgerError, RuleViolation, UnknownCCG
+from ledger.domain.errors import InvalidCommand, LedgerError, RuleViolation, UnknownCCG
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14-pir"
 #: 06P reports the cases; 06F is where OPEN is assigned; WITHDRAWN was withdrawn.

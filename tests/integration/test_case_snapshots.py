@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.application import QPLedger
-from ledger.domain import CCGPremiumRecord, stream_id
+from ledger.domain.record import CCGPremiumRecord, stream_id
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14-pir"
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from ledger.application import ImportReport, QPLedger, Receipt
-from ledger.errors import ConcurrencyConflict, LedgerError, RuleViolation
+from ledger.domain.errors import ConcurrencyConflict, LedgerError, RuleViolation
+from ledger.service.application import ImportReport, QPLedger, Receipt
 
 pytestmark = pytest.mark.slow
 

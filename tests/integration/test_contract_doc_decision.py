@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ledger.application import QPLedger
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
+from ledger.service.application import QPLedger
 
 PAGE = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text(encoding="utf-8")
 #: Values the table quotes (not keys).

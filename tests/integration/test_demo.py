@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ledger.application import QPLedger
-from ledger.ccgs import ccgs
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
+from ledger.domain.ccgs import ccgs
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from ledger.application import QPLedger
-from ledger.cli import main
-from ledger.demo import demo_commands
-from ledger.demo_cases import REASSIGNED_CASE, SCHEME, demo_case_commands
+from ledger.cli.main import main
+from ledger.demo.cases import REASSIGNED_CASE, SCHEME, demo_case_commands
+from ledger.demo.year import demo_commands
+from ledger.service.application import QPLedger
 
 
 def half_up(amount: Fraction) -> int:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from ledger.application import QPLedger
-from ledger.determinations import DAY_US
-from ledger.errors import InvalidCommand, LedgerError, NotFound, RuleViolation, UnknownCCG
+from ledger.domain.determinations import DAY_US
+from ledger.domain.errors import InvalidCommand, LedgerError, NotFound, RuleViolation, UnknownCCG
+from ledger.service.application import QPLedger
 
 S = "qp-2013-14"
 

@@ -27,9 +27,9 @@ from eventsourcing.persistence import EventStore, MapperDeserialisationError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ledger.application import QPLedger
-from ledger.ccgs import ccgs
-from ledger.domain import CCGPremiumRecord, stream_id
+from ledger.domain.ccgs import ccgs
+from ledger.domain.record import CCGPremiumRecord, stream_id
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 YEAR = "2013-14"
@@ -152,7 +152,7 @@ def test_the_command_line_import_prints_its_summary_and_exits_1(
 
 
 def test_a_python_caller_cannot_store_text_that_is_not_unicode(ledger: QPLedger) -> None:
-    from ledger.errors import InvalidCommand
+    from ledger.domain.errors import InvalidCommand
 
     with pytest.raises(InvalidCommand) as caught:
         ledger.execute(cmd("quality_failure_flagged", flag_id="QF-\udc80", description="x"))

@@ -1,6 +1,6 @@
 """The persisted Merkle log, on SQLite and PostgreSQL, wired into the real ledger.
 
-Until ledger/store.py has the two-line change (docs/integrity.md),
+Until ledger/adapters/recorder.py has the two-line change (docs/integrity.md),
 ``WiredRecorder`` is ``LedgerRecorder`` plus :class:`IntegrityRecorderMixin`,
 calling ``_record_integrity`` right after the recorded-time index is written.
 (It reads the recorded times back from the index rows, because a subclass
@@ -27,7 +27,7 @@ from ledgerkit import population
 from sqlalchemy import Engine, Table, event, select
 from sqlalchemy.orm import Session
 
-from ledger.application import QPLedger
+from ledger.adapters.recorder import Factory, LedgerRecorder
 from ledger.integrity.audit import AuditReport
 from ledger.integrity.audit import audit as audit_log
 from ledger.integrity.checkpoint import Signer, sign_checkpoint, verify_checkpoint
@@ -35,14 +35,14 @@ from ledger.integrity.leaf import decode_leaf
 from ledger.integrity.merkle import MemoryTree, TreeSizeError, leaf_hash
 from ledger.integrity.store_integration import IntegrityLogBehind, IntegrityRecorderMixin
 from ledger.integrity.verifier import verify_consistency, verify_inclusion
-from ledger.store import Factory, LedgerRecorder
+from ledger.service.application import QPLedger
 
 CCGS = ["00C", "00D", "00F", "00G", "06F"]
 ORIGIN = "qp-ledger.test/log"
 
 
 if issubclass(LedgerRecorder, IntegrityRecorderMixin):
-    # ledger/store.py has the two-line change: test the real recorder as it is.
+    # ledger/adapters/recorder.py has the two-line change: test the real recorder as it is.
     WiredFactory: type[Factory] = Factory
 else:
 

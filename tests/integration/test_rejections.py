@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from ledger.application import QPLedger
-from ledger.ccgs import ccgs
-from ledger.errors import (
+from ledger.domain.ccgs import ccgs
+from ledger.domain.errors import (
     InvalidCommand,
     LedgerError,
     RuleViolation,
@@ -23,6 +22,7 @@ from ledger.errors import (
     UnknownMeasure,
     UnknownScheme,
 )
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 YEAR = "2013-14"

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from ledger.application import QPLedger
-from ledger.domain import stream_id
-from ledger.errors import InvalidCommand, UnknownCCG
-from ledger.store import now_us
+from ledger.adapters.recorder import now_us
+from ledger.domain.errors import InvalidCommand, UnknownCCG
+from ledger.domain.record import stream_id
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 YEAR = "2013-14"

@@ -22,11 +22,11 @@ import pytest
 from ledgerkit import population, rewrite_event
 from sqlalchemy import Table
 
-from ledger.application import QPLedger
 from ledger.integrity.checkpoint import Signer, verify_checkpoint
 from ledger.integrity.service import LogDocuments
 from ledger.integrity.signed_head import SigningRefused, state_file
 from ledger.integrity.signing import load_signer
+from ledger.service.application import QPLedger
 
 ORIGIN = "qp-ledger.test/fork"
 

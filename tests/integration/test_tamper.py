@@ -26,8 +26,8 @@ import pytest
 from ledgerkit import SCHEME, population
 from sqlalchemy import create_engine, text
 
-from ledger.application import QPLedger
-from ledger.domain import stream_id
+from ledger.domain.record import stream_id
+from ledger.service.application import QPLedger
 
 SCRIPT = shutil.which("qp-ledger", path=str(Path(sys.executable).parent)) or "qp-ledger"
 CCGS = ("06F", "00C", "00D")

@@ -7,8 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.application import QPLedger
-from ledger.demo import demo_commands
+from ledger.demo.year import demo_commands
 from ledger.projections import (
     PROJECTIONS,
     CheckReport,
@@ -18,6 +17,7 @@ from ledger.projections import (
     check,
     open_followed_ledger,
 )
+from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from projkit import SCHEME, Harness
 
-from ledger.ccgs import ccgs
-from ledger.demo import demo_commands
-from ledger.engine import decide
-from ledger.scheme import get_scheme
+from ledger.demo.year import demo_commands
+from ledger.domain.ccgs import ccgs
+from ledger.domain.scheme import get_scheme
+from ledger.engine.decide import decide
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 from projkit import SCHEME, Harness, as_ledger_returns, demo
 
-from ledger.ccgs import get_ccg
+from ledger.domain.ccgs import get_ccg
 
 
 def test_current_decisions_are_the_ledgers_decisions(harness: Harness) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ledger.commands import Command, loads_line, parse_command
-from ledger.errors import (
+from ledger.domain.commands import Command, loads_line, parse_command
+from ledger.domain.errors import (
     InvalidCommand,
     LedgerError,
     RuleViolation,

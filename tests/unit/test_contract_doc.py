@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.commands import COMMAND_FIELDS, COMMON_FIELDS, parse_command
+from ledger.domain.commands import COMMAND_FIELDS, COMMON_FIELDS, parse_command
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "docs" / "contract.md").read_text(encoding="utf-8")

@@ -20,10 +20,9 @@ from typing import Any
 
 import pytest
 
-from ledger.commands import loads_line, parse_command
-from ledger.engine import ENGINE_VERSION, decide
-from ledger.errors import InvalidCommand
-from ledger.facts import (
+from ledger.domain.commands import loads_line, parse_command
+from ledger.domain.errors import InvalidCommand
+from ledger.domain.facts import (
     EventRef,
     Facts,
     FinancialFact,
@@ -33,7 +32,8 @@ from ledger.facts import (
     ThresholdFact,
     ValueFact,
 )
-from ledger.scheme import Scheme, get_scheme
+from ledger.domain.scheme import Scheme, get_scheme
+from ledger.engine.decide import ENGINE_VERSION, decide
 
 D = Decimal
 QP13 = get_scheme("qp-2013-14")

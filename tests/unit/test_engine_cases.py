@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from ledger.engine import decide
-from ledger.errors import SchemeDefinitionError
-from ledger.facts import CaseFact, EventRef, Facts, PopulationFact, ThresholdFact, ValueFact
-from ledger.scheme import get_scheme, parse_scheme
+from ledger.domain.errors import SchemeDefinitionError
+from ledger.domain.facts import CaseFact, EventRef, Facts, PopulationFact, ThresholdFact, ValueFact
+from ledger.domain.scheme import get_scheme, parse_scheme
+from ledger.engine.decide import decide
 
 ROOT = Path(__file__).resolve().parents[2]
 PIR = get_scheme("qp-2013-14-pir")

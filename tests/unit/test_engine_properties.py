@@ -18,8 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.engine import decide
-from ledger.facts import (
+from ledger.domain.facts import (
     EventRef,
     Facts,
     FinancialFact,
@@ -29,7 +28,8 @@ from ledger.facts import (
     ThresholdFact,
     ValueFact,
 )
-from ledger.scheme import Measure, Scheme, get_scheme
+from ledger.domain.scheme import Measure, Scheme, get_scheme
+from ledger.engine.decide import decide
 
 D = Decimal
 SCHEMES = [get_scheme("qp-2013-14"), get_scheme("qp-2014-15")]

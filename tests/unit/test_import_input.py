@@ -2,7 +2,7 @@
 
 docs/contract.md: a line that is not UTF-8, not one JSON object, nested too
 deeply, holds a duplicate key or a lone surrogate is one rejected line. The
-reader (ledger/jsontext.py) and the command parser (ledger/commands.py) are
+reader (ledger/domain/jsontext.py) and the command parser (ledger/domain/commands.py) are
 checked here; that the other lines of the same import are stored is checked
 on both databases in tests/integration/test_hostile_input.py.
 """
@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.commands import MAX_DIGITS, loads_line, parse_command
-from ledger.engine import number
-from ledger.errors import InvalidCommand, LedgerError, MalformedJSON
-from ledger.jsontext import MAX_DEPTH, loads_strict
+from ledger.domain.commands import MAX_DIGITS, loads_line, parse_command
+from ledger.domain.errors import InvalidCommand, LedgerError, MalformedJSON
+from ledger.domain.jsontext import MAX_DEPTH, loads_strict
+from ledger.engine.decide import number
 
 BASE = '{"type": "population_recorded", "ccg": "06F", "scheme": "qp-2013-14", '
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from ledger.errors import SchemeDefinitionError, UnknownScheme
-from ledger.scheme import Scheme, get_scheme, parse_scheme, schemes
+from ledger.domain.errors import SchemeDefinitionError, UnknownScheme
+from ledger.domain.scheme import Scheme, get_scheme, parse_scheme, schemes
 
 D = Decimal
 

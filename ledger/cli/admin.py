@@ -1,6 +1,6 @@
 """``qp-ledger tokens …`` and ``qp-ledger serve``: running the HTTP API for real.
 
-Kept apart from ``ledger/cli.py``; Flask and gunicorn are imported only when
+Kept apart from ``ledger/cli/main.py``; Flask and gunicorn are imported only when
 ``serve`` runs; the serve settings are in ``ledger.config``, so nothing
 here imports ``api``.
 """
@@ -14,7 +14,8 @@ from typing import Any
 import click
 from sqlalchemy.engine import Engine
 
-from ledger.cli_common import LedgerGroup, Refused
+from ledger.adapters.tokens import ROLES, Token, TokenStore
+from ledger.cli.common import LedgerGroup, Refused
 from ledger.config import (
     DATABASE_URL,
     DEFAULT_DATABASE_URL,
@@ -28,8 +29,7 @@ from ledger.config import (
     WORKERS,
     database_url_from_env,
 )
-from ledger.errors import LedgerError
-from ledger.tokens import ROLES, Token, TokenStore
+from ledger.domain.errors import LedgerError
 
 database_option = click.option(
     "--database-url",
@@ -150,9 +150,9 @@ def revoke(token_id: str, database_url: str | None) -> None:
 
 def load_demo(database_url: str | None) -> dict[str, Any] | None:
     """Load the demo year into an empty ledger; leave a ledger with any events alone."""
-    from ledger.application import QPLedger
-    from ledger.demo import demo_commands  # imported lazily: only `--demo` needs it
-    from ledger.demo_cases import demo_case_commands
+    from ledger.demo.cases import demo_case_commands
+    from ledger.demo.year import demo_commands  # imported lazily: only `--demo` needs it
+    from ledger.service.application import QPLedger
 
     ledger = QPLedger(database_url)
     try:
@@ -168,7 +168,7 @@ def load_demo(database_url: str | None) -> dict[str, Any] | None:
 
 def prepare_database(database_url: str | None) -> None:
     """Create the tables once, in the parent, before gunicorn forks its workers."""
-    from ledger.application import QPLedger
+    from ledger.service.application import QPLedger
 
     ledger = QPLedger(database_url)
     try:

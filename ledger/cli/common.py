@@ -24,9 +24,9 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from ledger.clock import parse_instant
 from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL
-from ledger.errors import LedgerError
+from ledger.domain.clock import parse_instant
+from ledger.domain.errors import LedgerError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1

@@ -36,7 +36,7 @@ class InvalidCommand(LedgerError):
 
 
 class MalformedJSON(InvalidCommand, ValueError):
-    """The text is not one JSON value the ledger can read exactly (ledger/jsontext.py).
+    """The text is not one JSON value the ledger can read exactly (ledger/domain/jsontext.py).
 
     Also a ``ValueError``, as ``json.loads`` errors are, so callers that catch
     those for bad JSON keep working.

@@ -14,7 +14,7 @@ object whose only keys are ``_type_`` and ``_data_`` as an encoded value. So no
 string a user chooses is ever a key in the state: keys are scheme ids, slots,
 periods and criterion names the parser restricts to ``[a-z0-9-]``; the
 quality-failure flags, whose ids are free text, are a list, and so are the
-HCAI cases attributed to the CCG (``cases``, keyed by nothing: ``ledger/cases.py``).
+HCAI cases attributed to the CCG (``cases``, keyed by nothing: ``ledger/domain/cases.py``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import RuleViolation, UnknownMeasure
-from ledger.scheme import get_scheme
+from ledger.domain.errors import RuleViolation, UnknownMeasure
+from ledger.domain.scheme import get_scheme
+from ledger.domain.topics import pin_topics
 
 #: Stream ids are derived from (scheme, CCG) so any process finds the same stream.
 STREAM_NAMESPACE = uuid5(NAMESPACE_URL, "https://qp-ledger.invalid/streams")
@@ -308,3 +309,6 @@ class CCGPremiumRecord(Aggregate):
             self.declare_financial_position(f["outturn"], f["amount_pence"], actor, reason)
         else:  # pragma: no cover - parse_command only yields known types
             raise AssertionError(kind)
+
+
+pin_topics("ledger.domain", CCGPremiumRecord)

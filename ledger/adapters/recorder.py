@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.orm import Session
 
-from ledger.gc_pause import gc_paused
+from ledger.adapters.gc_pause import gc_paused
 from ledger.integrity.store_integration import IntegrityRecorderMixin
 
 _BIG = BigInteger().with_variant(Integer(), "sqlite")
@@ -260,7 +260,7 @@ class LedgerDatastore(SQLAlchemyDatastore):
 
 
 class Factory(SQLAlchemyFactory):
-    """``PERSISTENCE_MODULE=ledger.store`` selects this factory."""
+    """``PERSISTENCE_MODULE=ledger.adapters.recorder`` selects this factory."""
 
     datastore_class = LedgerDatastore
     application_recorder_class = LedgerRecorder

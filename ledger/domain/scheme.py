@@ -18,7 +18,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from ledger.errors import SchemeDefinitionError, UnknownScheme
+from ledger.domain.errors import SchemeDefinitionError, UnknownScheme
 
 Direction = Literal["lower", "higher"]
 DIRECTIONS: tuple[str, ...] = ("lower", "higher")

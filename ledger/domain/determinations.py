@@ -15,7 +15,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.errors import NotFound, RuleViolation
+from ledger.domain.errors import NotFound, RuleViolation
+from ledger.domain.topics import pin_topics
 
 DETERMINATIONS_NAMESPACE = uuid5(NAMESPACE_URL, "https://qp-ledger.invalid/determinations")
 OUTCOMES = ("dismissed", "upheld")
@@ -199,3 +200,6 @@ class CCGDeterminations(Aggregate):
         appeal["determined_by"] = actor
         appeal["remedy"] = remedy_events
         appeal["determined_version"] = self._next()
+
+
+pin_topics("ledger.determinations", CCGDeterminations)

@@ -28,8 +28,7 @@ import click
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
-from ledger.application import QPLedger
-from ledger.cli_common import EXIT_REFUSED, LedgerGroup, Refused, database_url_option
+from ledger.cli.common import EXIT_REFUSED, LedgerGroup, Refused, database_url_option
 from ledger.integrity.audit import AuditReport, audit
 from ledger.integrity.checkpoint import (
     Checkpoint,
@@ -51,6 +50,7 @@ from ledger.integrity.signing import (
 from ledger.integrity.signing import key_file as configured_key_file
 from ledger.integrity.store_integration import IntegrityLog
 from ledger.integrity.verifier import verify_consistency
+from ledger.service.application import QPLedger
 
 db_option = database_url_option
 key_file_option = click.option(

@@ -24,9 +24,9 @@ from typing import Any
 from sqlalchemy import Column, MetaData, String, Table, create_engine, select, update
 from sqlalchemy.engine import Engine
 
-from ledger.ccgs import ccgs, get_ccg
 from ledger.config import DEFAULT_DATABASE_URL, database_url_from_env
-from ledger.errors import InvalidCommand, NotFound
+from ledger.domain.ccgs import ccgs, get_ccg
+from ledger.domain.errors import InvalidCommand, NotFound
 
 ROLES: tuple[str, ...] = ("ccg", "area-team", "board", "auditor", "reporter")
 #: Roles that act for one organisation, and what that organisation is.

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from ledger.cli_common import (
+from ledger.cli.common import (
     CONTEXT_SETTINGS,
     LedgerGroup,
     Refused,
@@ -26,7 +26,7 @@ from ledger.cli_common import (
     json_option,
     scheme_option,
 )
-from ledger.cli_integrity import key_file_option, origin_option, signer_for, write_whole
+from ledger.cli.integrity import key_file_option, origin_option, signer_for, write_whole
 from ledger.integrity.bundle import BundleError, BundleReport, verify_bundle
 from ledger.integrity.checkpoint import CheckpointError, parse_verifier_key
 
@@ -80,9 +80,9 @@ def export(
     \b
         qp-ledger bundle export 06F 06F.qp-2013-14.1 --scheme qp-2013-14 --out 06F.bundle.json
     """
-    from ledger.application import QPLedger
-    from ledger.integrity.bundle_export import export_bundle
     from ledger.integrity.signed_head import SigningRefused
+    from ledger.service.application import QPLedger
+    from ledger.service.bundles import export_bundle
 
     ledger = QPLedger(database_url)
     try:

@@ -19,14 +19,11 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from ledger.ccgs import ccgs
-from ledger.clock import us_to_iso
-from ledger.commands import parse_command
-from ledger.determinations import OUTCOMES, CCGDeterminations, determinations_id
-from ledger.diff import differences, explain
-from ledger.domain import stream_id
-from ledger.engine import Decision, decide_with_engine
-from ledger.errors import (
+from ledger.domain.ccgs import ccgs
+from ledger.domain.clock import us_to_iso
+from ledger.domain.commands import parse_command
+from ledger.domain.determinations import OUTCOMES, CCGDeterminations, determinations_id
+from ledger.domain.errors import (
     ConcurrencyConflict,
     DecisionUnchanged,
     InvalidCommand,
@@ -35,10 +32,13 @@ from ledger.errors import (
     NothingRecorded,
     RuleViolation,
 )
-from ledger.scheme import get_scheme
+from ledger.domain.record import stream_id
+from ledger.domain.scheme import get_scheme
+from ledger.engine.decide import Decision, decide_with_engine
+from ledger.engine.diff import differences, explain
 
 if TYPE_CHECKING:
-    from ledger.application import QPLedger
+    from ledger.service.application import QPLedger
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-from ledger.errors import UnknownEngine
-from ledger.facts import EventRef, Facts, ValueFact
-from ledger.scheme import Criterion, Measure, Scheme
+from ledger.domain.errors import UnknownEngine
+from ledger.domain.facts import EventRef, Facts, ValueFact
+from ledger.domain.scheme import Criterion, Measure, Scheme
 
 #: Bump when a change to this module could alter any past decision.
 ENGINE_VERSION = "qp-engine/1.0"

@@ -28,23 +28,20 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import EventStore, IntegrityError, MapperDeserialisationError
 from sqlalchemy import RowMapping
 
-from ledger.cases import (
+from ledger.adapters.recorder import LedgerRecorder
+from ledger.config import DEFAULT_DATABASE_URL, database_url_from_env
+from ledger.domain.cases import (
     CASE_COMMANDS,
     CASE_EVENT_TYPES,
     HCAICase,
     assigned_ccg,
     case_stream_id,
 )
-from ledger.ccgs import get_ccg
-from ledger.clock import parse_instant, to_us, us_to_iso
-from ledger.commands import Command, loads_line, parse_command
-from ledger.config import DEFAULT_DATABASE_URL, database_url_from_env
-from ledger.determination_service import Determinations
-from ledger.determinations import CCGDeterminations
-from ledger.domain import EVENT_TYPES, CCGPremiumRecord, event_id, stream_id
-from ledger.engine import Decision, decide
-from ledger.engine import number as json_number
-from ledger.errors import (
+from ledger.domain.ccgs import get_ccg
+from ledger.domain.clock import parse_instant, to_us, us_to_iso
+from ledger.domain.commands import Command, loads_line, parse_command
+from ledger.domain.determinations import CCGDeterminations
+from ledger.domain.errors import (
     ConcurrencyConflict,
     IdempotencyKeyReused,
     InvalidCommand,
@@ -53,14 +50,17 @@ from ledger.errors import (
     RuleViolation,
     UnknownCCG,
 )
-from ledger.facts import (
+from ledger.domain.facts import (
     EventRef,
     Facts,
 )
-from ledger.record_facts import facts_from_record as facts_from_record  # re-exported
-from ledger.record_facts import typed_versions as typed_versions
-from ledger.scheme import get_scheme
-from ledger.store import LedgerRecorder
+from ledger.domain.record import EVENT_TYPES, CCGPremiumRecord, event_id, stream_id
+from ledger.domain.record_facts import facts_from_record as facts_from_record  # re-exported
+from ledger.domain.record_facts import typed_versions as typed_versions
+from ledger.domain.scheme import get_scheme
+from ledger.engine.decide import Decision, decide
+from ledger.engine.decide import number as json_number
+from ledger.service.determinations import Determinations
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class QPLedger(Application[UUID]):
     def __init__(self, database_url: str | None = None, env: dict[str, str] | None = None):
         self.database_url = database_url or database_url_from_env() or DEFAULT_DATABASE_URL
         settings = {
-            "PERSISTENCE_MODULE": "ledger.store:Factory",
+            "PERSISTENCE_MODULE": "ledger.adapters.recorder:Factory",
             "SQLALCHEMY_URL": self.database_url,
             "AGGREGATE_CACHE_MAXSIZE": "1000",
         }
@@ -160,7 +160,7 @@ class QPLedger(Application[UUID]):
 
     @cached_property
     def determinations(self) -> Determinations:
-        """Issued decisions, reproductions, diffs and appeals (ledger/determination_service.py)."""
+        """Issued decisions, reproductions, diffs and appeals (ledger/service/determinations.py)."""
         return Determinations(self)
 
     @property
@@ -243,7 +243,7 @@ class QPLedger(Application[UUID]):
 
         One transaction holds the case's event and, when the assignment moves,
         the attribution's end on the CCG it leaves and its start on the CCG it
-        reaches (ledger/cases.py), in that order, so no replay ever counts a
+        reaches (ledger/domain/cases.py), in that order, so no replay ever counts a
         case for two CCGs. The receipt names the case's event, the last one.
         """
         case_oid = case_stream_id(command.scheme, command.fields["case_id"])

@@ -20,9 +20,9 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from ledger.cli_common import LedgerGroup, Refused
+from ledger.cli.common import LedgerGroup, Refused
 from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 from ledger.projections import (
     PROJECTIONS,
     ProjectorGroup,

@@ -2,7 +2,7 @@
 
 Every command prints a readable report by default and its JSON document
 with ``--json``. Exit codes are one table for the whole CLI, implemented once
-in ``ledger/cli_common.py`` and documented in docs/cli.md: 0 success; 1
+in ``ledger/cli/common.py`` and documented in docs/cli.md: 0 success; 1
 refused, not found, or a check failed (including an import that rejected any
 line); 2 a usage error (a bad option or argument, a file that can't be read).
 """
@@ -19,8 +19,7 @@ from typing import IO
 import click
 from tqdm import tqdm
 
-from ledger.application import QPLedger
-from ledger.cli_common import (
+from ledger.cli.common import (
     CONTEXT_SETTINGS,
     EXIT_REFUSED,
     Instant,
@@ -31,8 +30,9 @@ from ledger.cli_common import (
     json_option,
     scheme_option,
 )
-from ledger.cli_format import render_decision
+from ledger.cli.output import render_decision
 from ledger.config import DATABASE_URL
+from ledger.service.application import QPLedger
 
 db_option = database_url_option
 
@@ -263,12 +263,12 @@ def demo(
         qp-ledger demo --ccgs 3 --write-jsonl demo.jsonl
         qp-ledger demo --without-cases
     """
-    from ledger.demo import demo_commands
-    from ledger.demo_cases import demo_case_commands
+    from ledger.demo.cases import demo_case_commands
+    from ledger.demo.year import demo_commands
 
     commands = demo_commands(seed=seed, limit=limit)
     if with_cases if with_cases is not None else limit is None:
-        # After the whole year, so none of its positions move (ledger/demo_cases.py).
+        # After the whole year, so none of its positions move (ledger/demo/cases.py).
         commands += demo_case_commands(seed=seed)
     if write_jsonl is not None:
         with write_jsonl.open("w", encoding="utf-8") as handle:
@@ -296,18 +296,18 @@ def demo(
         click.get_current_context().exit(EXIT_REFUSED)
 
 
-from ledger.cli_determinations import COMMANDS as _DETERMINATION_COMMANDS  # noqa: E402
+from ledger.cli.determinations import COMMANDS as _DETERMINATION_COMMANDS  # noqa: E402
 
 for _command in _DETERMINATION_COMMANDS:
     main.add_command(_command)
 
-from ledger.cli_admin import serve, tokens  # noqa: E402
+from ledger.cli.admin import serve, tokens  # noqa: E402
 
 main.add_command(tokens)
 main.add_command(serve)
 
-from ledger.cli_integrity import COMMANDS as _INTEGRITY_COMMANDS  # noqa: E402
-from ledger.cli_projections import COMMANDS as _PROJECTION_COMMANDS  # noqa: E402
+from ledger.cli.integrity import COMMANDS as _INTEGRITY_COMMANDS  # noqa: E402
+from ledger.cli.projections import COMMANDS as _PROJECTION_COMMANDS  # noqa: E402
 
 for _command in _INTEGRITY_COMMANDS:
     main.add_command(_command)
@@ -315,6 +315,6 @@ for _command in _INTEGRITY_COMMANDS:
 for _command in _PROJECTION_COMMANDS:
     main.add_command(_command)
 
-from ledger.cli_bundle import bundle as _bundle  # noqa: E402
+from ledger.cli.bundle import bundle as _bundle  # noqa: E402
 
 main.add_command(_bundle)

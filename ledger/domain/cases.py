@@ -30,9 +30,10 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from ledger.ccgs import get_ccg
-from ledger.domain import STREAM_NAMESPACE
-from ledger.errors import InvalidCommand, RuleViolation, UnknownCCG
+from ledger.domain.ccgs import get_ccg
+from ledger.domain.errors import InvalidCommand, RuleViolation, UnknownCCG
+from ledger.domain.record import STREAM_NAMESPACE
+from ledger.domain.topics import pin_topics
 
 #: Command type -> stored event class name on the case's own stream.
 CASE_EVENT_TYPES = {
@@ -170,3 +171,6 @@ class HCAICase(Aggregate):
             "assigned_by": self.assigned_by,
             "pir_reference": self.pir_reference,
         }
+
+
+pin_topics("ledger.cases", HCAICase)

@@ -8,8 +8,7 @@ the same way and an offline re-run can match the issued decision.
 
 from __future__ import annotations
 
-from ledger.domain import CCGPremiumRecord
-from ledger.facts import (
+from ledger.domain.facts import (
     CaseFact,
     EventRef,
     Facts,
@@ -20,6 +19,7 @@ from ledger.facts import (
     ThresholdFact,
     ValueFact,
 )
+from ledger.domain.record import CCGPremiumRecord
 
 
 def typed_versions(record: CCGPremiumRecord) -> dict[int, str]:

@@ -21,7 +21,7 @@ one rejected line, never a crash that loses the valid lines around it):
   range, with errors that are not ``ValueError``.
 
 Numbers are parsed as ``Decimal`` (never float). Which range and precision a
-field accepts is the command parser's business (ledger/commands.py), where the
+field accepts is the command parser's business (ledger/domain/commands.py), where the
 message can name the field and the limits.
 """
 
@@ -32,7 +32,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ledger.errors import MalformedJSON
+from ledger.domain.errors import MalformedJSON
 
 #: The deepest command is 3 levels (object > ``measures`` list > object); this
 #: leaves room for any future shape and stays far below Python's recursion limit.

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ledger.cases import CASE_ID, check_trust, parse_assignee
-from ledger.ccgs import ccgs, get_ccg
-from ledger.errors import InvalidCommand, RuleViolation, UnknownCCG, UnknownMeasure
-from ledger.jsontext import loads_strict, text_problem
-from ledger.scheme import DIRECTIONS, Scheme, get_scheme, schemes
+from ledger.domain.cases import CASE_ID, check_trust, parse_assignee
+from ledger.domain.ccgs import ccgs, get_ccg
+from ledger.domain.errors import InvalidCommand, RuleViolation, UnknownCCG, UnknownMeasure
+from ledger.domain.jsontext import loads_strict, text_problem
+from ledger.domain.scheme import DIRECTIONS, Scheme, get_scheme, schemes
 
 COMMON_FIELDS = ("type", "ccg", "scheme", "reason", "actor")
 
@@ -34,7 +34,7 @@ COMMAND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "quality_failure_flagged": (("flag_id", "description"), ()),
     "quality_failure_rescinded": (("flag_id",), ()),
     "financial_position_declared": (("outturn", "amount_pence"), ()),
-    # HCAI cases (ledger/cases.py): ``ccg`` is the patient's CCG of responsibility.
+    # HCAI cases (ledger/domain/cases.py): ``ccg`` is the patient's CCG of responsibility.
     "hcai_case_reported": (("case_id", "organism", "specimen_date", "trust"), ()),
     "hcai_case_assigned": (("case_id", "assigned_to", "assigned_by", "pir_reference"), ()),
     "hcai_case_withdrawn": (("case_id",), ()),

@@ -15,8 +15,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from ledger.application import QPLedger, default_actor
-from ledger.cli_common import (
+from ledger.cli.common import (
     EXIT_REFUSED,
     LedgerGroup,
     Refused,
@@ -26,7 +25,7 @@ from ledger.cli_common import (
     json_option,
     scheme_option,
 )
-from ledger.cli_format import (
+from ledger.cli.output import (
     render_appeal,
     render_chain,
     render_diff,
@@ -34,8 +33,9 @@ from ledger.cli_format import (
     render_issued,
     render_reproduction,
 )
-from ledger.commands import loads_line
-from ledger.errors import DecisionUnchanged, LedgerError, NothingRecorded
+from ledger.domain.commands import loads_line
+from ledger.domain.errors import DecisionUnchanged, LedgerError, NothingRecorded
+from ledger.service.application import QPLedger, default_actor
 
 
 def _desk(database_url: str | None) -> Any:

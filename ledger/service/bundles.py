@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from ledger.determinations import determinations_id
-from ledger.domain import stream_id
-from ledger.errors import NotFound
+from ledger.domain.determinations import determinations_id
+from ledger.domain.errors import NotFound
+from ledger.domain.record import stream_id
 from ledger.integrity.bundle import FORMAT
 from ledger.integrity.bundle_record import ISSUE_TOPIC, RecordError, issued
 from ledger.integrity.checkpoint import Signer
@@ -35,7 +35,7 @@ from ledger.integrity.service import LogDocuments, b64
 from ledger.integrity.store_integration import StoredNodes, stored_leaf
 
 if TYPE_CHECKING:
-    from ledger.application import QPLedger
+    from ledger.service.application import QPLedger
 
 _NODES_PER_QUERY = 500
 

@@ -29,7 +29,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ledger.ccgs import CCG, ccgs
+from ledger.domain.ccgs import CCG, ccgs
 
 SCHEME = "qp-2013-14"
 YEAR = "2013-14"
