@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.demo.year import BOARD, demo_commands
+from ledger.demo.tables import BOARD
+from ledger.demo.year import demo_commands
 
 SCHEME = "qp-2013-14-pir"
 TRUST = "RC9"
