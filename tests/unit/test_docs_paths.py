@@ -6,6 +6,7 @@ reads; a newcomer following docs/architecture.md would hit it first.
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PATH = re.compile(r"(?<![\w/.-])((?:ledger|api|tests|bench)/[\w/.-]*\w)")
-DOTTED = re.compile(r"(?<![\w.])((?:ledger|api)(?:\.[a-z_]\w*)+)")
+#: ``ledger.service.application.QPLedger``; not a stored topic (``ledger.cases:HCAICase``,
+#: kept on purpose after a move), a host (``qp-ledger.invalid``) or a file (``ledger.db``).
+DOTTED = re.compile(r"(?<![\w.-])((?:ledger|api)(?:\.[A-Za-z_]\w*)+)(?![\w:])")
+NOT_CODE = {"db", "md", "key", "invalid", "example", "uk", "json", "csv"}
 
 
 def _named_paths(text: str) -> set[str]:
@@ -29,17 +33,24 @@ def test_every_file_the_docs_name_exists(doc: Path) -> None:
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_module_the_docs_name_exists(doc: Path) -> None:
-    missing = [d for d in sorted(set(DOTTED.findall(doc.read_text()))) if not _resolves(d)]
+    named = {d for d in DOTTED.findall(doc.read_text()) if not NOT_CODE & set(d.split("."))}
+    missing = sorted(d for d in named if not _resolves(d))
     assert not missing, f"{doc.name} names modules that do not exist: {missing}"
 
 
 def _resolves(dotted: str) -> bool:
-    """A module below the top package, optionally followed by attributes (``module.Class``)."""
+    """The longest importable prefix, then attributes of it (``module.Class.method``)."""
     parts = dotted.split(".")
-    for cut in range(len(parts), 1, -1):
-        base = ROOT.joinpath(*parts[:cut])
-        if base.with_suffix(".py").exists() or (base / "__init__.py").exists():
-            return True
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
     return False
 
 
