@@ -21,7 +21,7 @@ one rejected line, never a crash that loses the valid lines around it):
   range, with errors that are not ``ValueError``.
 
 Numbers are parsed as ``Decimal`` (never float). Which range and precision a
-field accepts is the command parser's business (ledger/domain/commands.py), where the
+field accepts is the command parser's business (ledger/domain/commands/), where the
 message can name the field and the limits.
 """
 
