@@ -18,11 +18,11 @@ event, so any starting point works.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, cast
 from uuid import UUID
 
+from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -39,27 +39,22 @@ class DecisionMemo:
 
     The decision after the event at a position is a pure function of the log
     up to it, so projectors in one process may share them instead of each
-    running the engine for the same event.
+    running the engine for the same event. Projector threads share one memo,
+    hence the lock around cachetools' (unsynchronised) cache.
     """
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[int, Decision] = OrderedDict()
+        self._items: LRUCache[int, Decision] = LRUCache(maxsize=capacity)
         self._lock = threading.Lock()
 
     def get(self, position: int) -> Decision | None:
         with self._lock:
-            found = self._items.get(position)
-            if found is not None:
-                self._items.move_to_end(position)
-            return found
+            return self._items.get(position)
 
     def put(self, position: int, decision: Decision) -> None:
         with self._lock:
             self._items[position] = decision
-            self._items.move_to_end(position)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
 
 
 class DecisionFolder:

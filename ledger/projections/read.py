@@ -38,6 +38,10 @@ DECISION_FIELDS = (
     "met_share", "deduction_factor", "measures_met", "standards_not_met", "quality_gate_open",
     "financial_gate_open", "position", "as_of", "engine_version", "inputs_digest",
 )  # fmt: skip
+SUMMARY_FIELDS = (
+    "scheme", "level", "code", "name", "ccgs", "final", "provisional", "payable_pence",
+    "earned_pence", "maximum_pence",
+)  # fmt: skip
 GROUP_LEVELS = ("nation", "region", "area_team")
 ITEM_KINDS = ("measure", "standard")
 MAX_PAGE_SIZE = 1000
@@ -242,20 +246,15 @@ class ReadModels:
         page_size: int = 50,
     ) -> Page:
         """Totals per area team, region or England: CCGs by status, payable, share of the pot."""
-        with self.db.read() as conn:
-            tables, position = self._open(conn, "summaries")
-            t = tables["groups"]
-            query = select(
-                t.c.scheme, t.c.level, t.c.code, t.c.name, t.c.ccgs, t.c.final,
-                t.c.provisional, t.c.payable_pence, t.c.earned_pence, t.c.maximum_pence,
-            ).where(t.c.level == group_by)  # fmt: skip
-            if scheme is not None:
-                query = query.where(t.c.scheme == scheme)
-            order = [t.c.scheme.asc(), t.c.name.asc(), t.c.code.asc()]
-            items, total = self._page(conn, query, order, page, page_size)
-        for item in items:
-            item["share_of_maximum_paid"] = share(item["payable_pence"], item["maximum_pence"])
-        return Page(items, total, page, page_size, position)
+        return self._groups(
+            "summaries",
+            SUMMARY_FIELDS,
+            group_by,
+            {"scheme": scheme},
+            page,
+            page_size,
+            ("share_of_maximum_paid", "payable_pence", "maximum_pence"),
+        )
 
     def attainment(
         self,
@@ -268,15 +267,39 @@ class ReadModels:
         page_size: int = 50,
     ) -> Page:
         """Per measure and standard: CCGs that met it, did not, or are pending."""
+        return self._groups(
+            "attainment",
+            None,
+            group_by,
+            {"scheme": scheme, "code": code, "kind": kind},
+            page,
+            page_size,
+            ("share_met", "met", "ccgs"),
+        )
+
+    def _groups(
+        self,
+        name: str,
+        fields: Sequence[str] | None,
+        group_by: str,
+        filters: dict[str, str | None],
+        page: int,
+        page_size: int,
+        shared: tuple[str, str, str],
+    ) -> Page:
+        """A page of a group-totals read model's ``groups`` (all columns if ``fields`` is None),
+        ordered by scheme, group name and code, then item; ``shared`` is (field, part, whole)."""
         with self.db.read() as conn:
-            tables, position = self._open(conn, "attainment")
+            tables, position = self._open(conn, name)
             t = tables["groups"]
-            query = select(t).where(t.c.level == group_by)
-            for column, value in (("scheme", scheme), ("code", code), ("kind", kind)):
+            query = select(t) if fields is None else select(*(t.c[f] for f in fields))
+            query = query.where(t.c.level == group_by)
+            for column, value in filters.items():
                 if value is not None:
                     query = query.where(t.c[column] == value)
-            order = [t.c.scheme.asc(), t.c.name.asc(), t.c.code.asc(), t.c.kind.asc(), t.c.item]
-            items, total = self._page(conn, query, order, page, page_size)
+            keys = ["scheme", "name", "code"] + [k for k in ("kind", "item") if k in t.c]
+            items, total = self._page(conn, query, [t.c[k].asc() for k in keys], page, page_size)
+        field, part, whole = shared
         for item in items:
-            item["share_met"] = share(item["met"], item["ccgs"])
+            item[field] = share(item[part], item[whole])
         return Page(items, total, page, page_size, position)
