@@ -12,8 +12,8 @@ measure) are checked when the command is applied (``Command.apply_to``).
 Either way a rejected command stores nothing.
 
 A new command: a dataclass in ``record.py`` with its ``type``, fields,
-``parse`` and ``apply_to``, an ``@event`` method on the aggregate, and its
-entry in ``RECORD_COMMANDS``.
+``parse`` and ``apply_to``, an ``@event`` method on the aggregate that
+``apply_to`` calls, and its entry in ``RECORD_COMMANDS``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.domain.commands.base import COMMON_FIELDS, Command
-from ledger.domain.commands.cases import AssignCase, CaseCommand, ReportCase, WithdrawCase
+from ledger.domain.commands.cases import (
+    AssignCase,
+    CaseCommand,
+    CaseMove,
+    ReportCase,
+    WithdrawCase,
+)
 from ledger.domain.commands.fields import (
     MAX_DIGITS,
     MAX_MAGNITUDE,
@@ -76,6 +82,7 @@ __all__ = [
     "AgreeThreshold",
     "AssignCase",
     "CaseCommand",
+    "CaseMove",
     "Command",
     "DeclareFinancialPosition",
     "FlagQualityFailure",

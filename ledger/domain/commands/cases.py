@@ -1,9 +1,9 @@
 """The commands that tell an HCAI case's story (``ledger/domain/cases.py``).
 
 ``ccg`` is the patient's CCG of responsibility, which the case is reported
-against. A case command changes the case's own stream and the records of the
-CCGs the case moves between, so the application records it
-(``QPLedger._execute_case``), not ``apply_to``.
+against. A case command changes the case's own stream (``apply_to_case``) and
+then the records of the CCGs the assignment moves between (the ``CaseMove``
+it returns says which), all saved together by the application.
 """
 
 from __future__ import annotations
@@ -13,11 +13,27 @@ import re
 from dataclasses import dataclass
 from typing import Any, Self
 
-from ledger.domain.cases import CASE_ID, check_trust, parse_assignee
+from ledger.domain.cases import CASE_ID, HCAICase, assigned_ccg, check_trust, parse_assignee
 from ledger.domain.commands.base import Command, envelope
 from ledger.domain.commands.fields import shown, text
 from ledger.domain.errors import InvalidCommand, RuleViolation
 from ledger.domain.scheme import Scheme, schemes
+
+
+@dataclass(frozen=True)
+class CaseMove:
+    """A case with its new event, and where its assignment went: the application
+    ends the attribution on ``leaving``'s record and starts it on ``reaching``'s."""
+
+    case: HCAICase
+    #: The CCG the case was assigned to before, if a CCG.
+    leaving: str | None = None
+    #: The CCG it is assigned to now, if a CCG.
+    reaching: str | None = None
+    #: The new assignee (``ccg:…``, ``trust:…``, ``third-party``) or ``withdrawn``.
+    now: str | None = None
+    assigned_by: str | None = None
+    pir_reference: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +41,28 @@ class CaseCommand(Command):
     """Only in a scheme that counts cases (``case_organisms``), and always about one case."""
 
     case_id: str
+
+    def apply_to_case(self, case: HCAICase | None, actor: str, reason: str | None) -> CaseMove:
+        """Check the rules that depend on the case as stored (``None``: never reported),
+        then record the command as the case's event."""
+        raise NotImplementedError
+
+    def reported_case(self, case: HCAICase | None) -> HCAICase:
+        """The case this command is about, reported already against the same CCG."""
+        if case is None:
+            raise RuleViolation(
+                f"case_id: no case {self.case_id!r} has been reported in {self.scheme}; "
+                f"send {ReportCase.type} first",
+                field="case_id",
+            )
+        if case.ccg != self.ccg:
+            raise RuleViolation(
+                f"ccg: case {self.case_id!r} was reported against {case.ccg}, not {self.ccg}; "
+                "its commands name the CCG it was reported against",
+                field="ccg",
+                allowed=[case.ccg],
+            )
+        return case
 
 
 def _case_id(raw: dict[str, Any], scheme: Scheme) -> str:
@@ -86,6 +124,26 @@ class ReportCase(CaseCommand):
             **envelope(raw, scheme),
         )
 
+    def apply_to_case(self, case: HCAICase | None, actor: str, reason: str | None) -> CaseMove:
+        if case is not None:
+            raise RuleViolation(
+                f"case_id: case {self.case_id!r} was already reported in {self.scheme} (against "
+                f"{case.ccg}, specimen {case.specimen_date} at {case.trust}); a case is "
+                "reported once",
+                field="case_id",
+            )
+        reported = HCAICase(
+            scheme=self.scheme,
+            case_id=self.case_id,
+            organism=self.organism,
+            specimen_date=self.specimen_date,
+            trust=self.trust,
+            ccg=self.ccg,
+            actor=actor,
+            reason=reason,
+        )
+        return CaseMove(reported)
+
 
 @dataclass(frozen=True, kw_only=True)
 class AssignCase(CaseCommand):
@@ -106,6 +164,20 @@ class AssignCase(CaseCommand):
             **envelope(raw, scheme),
         )
 
+    def apply_to_case(self, case: HCAICase | None, actor: str, reason: str | None) -> CaseMove:
+        case = self.reported_case(case)
+        leaving = assigned_ccg(case.assigned_to)
+        case.check_open("assigned")
+        case.assign(self.assigned_to, self.assigned_by, self.pir_reference, actor, reason)
+        return CaseMove(
+            case,
+            leaving,
+            assigned_ccg(self.assigned_to),
+            self.assigned_to,
+            self.assigned_by,
+            self.pir_reference,
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class WithdrawCase(CaseCommand):
@@ -114,6 +186,13 @@ class WithdrawCase(CaseCommand):
     @classmethod
     def parse(cls, raw: dict[str, Any], scheme: Scheme) -> Self:
         return cls(case_id=_case_id(raw, scheme), **envelope(raw, scheme))
+
+    def apply_to_case(self, case: HCAICase | None, actor: str, reason: str | None) -> CaseMove:
+        case = self.reported_case(case)
+        leaving = assigned_ccg(case.assigned_to)
+        case.check_open("withdrawn again")
+        case.withdraw(actor, reason)
+        return CaseMove(case, leaving, None, "withdrawn")
 
 
 CASE_COMMANDS = (ReportCase, AssignCase, WithdrawCase)
