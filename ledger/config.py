@@ -17,6 +17,11 @@ def database_url_from_env() -> str | None:
     return value or None
 
 
+def database_url(given: str | None = None) -> str:
+    """The database to use: the one given, else the environment's, else the default."""
+    return given or database_url_from_env() or DEFAULT_DATABASE_URL
+
+
 # -- `qp-ledger serve` (the API process; api/config.py lists them with the rest) --
 
 #: The one port the API listens on: ``qp-ledger serve``, the Dockerfile and

@@ -9,35 +9,15 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
 from sqlalchemy.engine import Engine
 
+from ledger import config as settings
 from ledger.adapters.tokens import ROLES, Token, TokenStore
-from ledger.cli.common import LedgerGroup, Refused
-from ledger.config import (
-    DATABASE_URL,
-    DEFAULT_DATABASE_URL,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    DEFAULT_THREADS,
-    DEFAULT_WORKERS,
-    HOST,
-    PORT,
-    THREADS,
-    WORKERS,
-    database_url_from_env,
-)
-from ledger.domain.errors import LedgerError
-
-database_option = click.option(
-    "--database-url",
-    envvar=DATABASE_URL,
-    default=None,
-    metavar="URL",
-    help=f"Database URL (env {DATABASE_URL}); default: sqlite:///qp-ledger.db",
-)
+from ledger.cli.common import F, LedgerGroup, database_url_option, emit_json, json_option
 
 
 @click.group(cls=LedgerGroup, short_help="API bearer tokens: create, list, revoke.")
@@ -62,8 +42,8 @@ def tokens() -> None:
     "code (E39000015). Not used by other roles.",
 )
 @click.option("--label", default=None, help="A note on who holds it (shown by `tokens list`).")
-@click.option("--json", "as_json", is_flag=True, help="Print the token and its details as JSON.")
-@database_option
+@json_option("Print the token and its details as JSON.")
+@database_url_option
 def create(
     role: str, org: str | None, label: str | None, as_json: bool, database_url: str | None
 ) -> None:
@@ -77,12 +57,10 @@ def create(
     store = TokenStore(database_url)
     try:
         token, plaintext = store.create(role, org, label)
-    except LedgerError as e:
-        raise Refused(e.message) from None
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps({**token.to_dict(), "token": plaintext}))
+        emit_json({**token.to_dict(), "token": plaintext}, indent=None)
         return
     click.echo(
         f"created token {token.id}: role {role}"
@@ -103,8 +81,8 @@ def _row(token: Token) -> str:
 
 
 @tokens.command("list", short_help="Every token ever created (never the tokens).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per token.")
-@database_option
+@json_option("One JSON object per token.")
+@database_url_option
 def list_(as_json: bool, database_url: str | None) -> None:
     """Every token ever created (ids, roles, orgs; never the tokens themselves).
 
@@ -120,7 +98,7 @@ def list_(as_json: bool, database_url: str | None) -> None:
         store.close()
     if as_json:
         for token in found:
-            click.echo(json.dumps(token.to_dict()))
+            emit_json(token.to_dict(), indent=None)
         return
     click.echo(f"{'id':<14}{'role':<11}{'org':<11}{'created':<29}state")
     for token in found:
@@ -129,7 +107,7 @@ def list_(as_json: bool, database_url: str | None) -> None:
 
 @tokens.command("revoke", short_help="Revoke a token at once.")
 @click.argument("token_id", metavar="ID")
-@database_option
+@database_url_option
 def revoke(token_id: str, database_url: str | None) -> None:
     """Revoke a token at once. Its past events keep its actor.
 
@@ -141,8 +119,6 @@ def revoke(token_id: str, database_url: str | None) -> None:
     store = TokenStore(database_url)
     try:
         token = store.revoke(token_id)
-    except LedgerError as e:
-        raise Refused(e.message) from None
     finally:
         store.close()
     click.echo(f"revoked token {token.id} ({token.actor}) at {token.revoked_at}")
@@ -194,37 +170,38 @@ def gunicorn_application(options: dict[str, Any], config: dict[str, Any]) -> Any
     return QPLedgerServer()
 
 
+def _setting(flag: str, envvar: str, default: Any, help: str, **how: Any) -> Callable[[F], F]:
+    """A serve option that the environment variable of the same setting also sets."""
+    return click.option(flag, envvar=envvar, default=default, show_default=True, help=help, **how)
+
+
 @click.command(short_help="Serve the HTTP API (docs at /docs).")
-@click.option(
+@_setting(
     "--host",
-    envvar=HOST,
-    default=DEFAULT_HOST,
-    show_default=True,
-    help=f"Interface to bind (env {HOST}); 0.0.0.0 in a container.",
+    settings.HOST,
+    settings.DEFAULT_HOST,
+    f"Interface to bind (env {settings.HOST}); 0.0.0.0 in a container.",
 )
-@click.option(
+@_setting(
     "--port",
-    envvar=PORT,
+    settings.PORT,
+    settings.DEFAULT_PORT,
+    f"Port (env {settings.PORT}).",
     type=click.IntRange(1, 65535),
-    default=DEFAULT_PORT,
-    show_default=True,
-    help=f"Port (env {PORT}).",
 )
-@click.option(
+@_setting(
     "--workers",
-    envvar=WORKERS,
+    settings.WORKERS,
+    settings.DEFAULT_WORKERS,
+    f"gunicorn worker processes (env {settings.WORKERS}).",
     type=click.IntRange(min=1),
-    default=DEFAULT_WORKERS,
-    show_default=True,
-    help=f"gunicorn worker processes (env {WORKERS}).",
 )
-@click.option(
+@_setting(
     "--threads",
-    envvar=THREADS,
+    settings.THREADS,
+    settings.DEFAULT_THREADS,
+    f"Threads per worker (env {settings.THREADS}).",
     type=click.IntRange(min=1),
-    default=DEFAULT_THREADS,
-    show_default=True,
-    help=f"Threads per worker (env {THREADS}).",
 )
 @click.option(
     "--demo",
@@ -237,7 +214,7 @@ def gunicorn_application(options: dict[str, Any], config: dict[str, Any]) -> Any
     help="Keep the read models up to date in this process (default: on for SQLite, "
     "off for PostgreSQL, where `qp-ledger project` runs as its own service).",
 )
-@database_option
+@database_url_option
 def serve(
     host: str,
     port: int,
@@ -264,7 +241,7 @@ def serve(
         else:
             click.echo(f"--demo: loaded the demo year {json.dumps(loaded)}", err=True)
     prepare_database(database_url)
-    config: dict[str, Any] = {DATABASE_URL: database_url} if database_url else {}
+    config: dict[str, Any] = {settings.DATABASE_URL: database_url} if database_url else {}
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -281,7 +258,7 @@ def serve(
         # No per-user control socket: several servers (or a read-only home) must not clash.
         "control_socket_disable": True,
     }
-    url = database_url or database_url_from_env() or DEFAULT_DATABASE_URL
+    url = settings.database_url(database_url)
     child = None
     if projector if projector is not None else url.startswith("sqlite"):
         # A process of its own, never threads in the master: see ledger/projections/child.py.

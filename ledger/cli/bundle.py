@@ -25,10 +25,10 @@ from ledger.cli.common import (
     emit_json,
     json_option,
     scheme_option,
+    write_whole,
 )
-from ledger.cli.integrity import key_file_option, origin_option, signer_for, write_whole
+from ledger.cli.keys import given_verifier, key_file_option, origin_option, signer_for
 from ledger.integrity.bundle import BundleError, BundleReport, verify_bundle
-from ledger.integrity.checkpoint import CheckpointError, parse_verifier_key
 
 
 @click.group(
@@ -112,20 +112,6 @@ def export(
     )
 
 
-def _key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if value.startswith("@"):
-        try:
-            value = Path(value[1:]).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise click.UsageError(f"--key: cannot read {value[1:]}: {e}") from None
-    try:
-        return str(parse_verifier_key(value))
-    except CheckpointError as e:
-        raise click.UsageError(f"--key: {e}") from None
-
-
 def _check(path: Path, key: str | None) -> BundleReport:
     try:
         document: Any = json.loads(path.read_bytes().decode("utf-8"))
@@ -162,7 +148,7 @@ def verify(file: Path, key: str | None, as_json: bool) -> None:
     \b
         qp-ledger bundle verify 06F.bundle.json --key @verifier.key
     """
-    report = _check(file, _key(key))
+    report = _check(file, None if key is None else given_verifier(key))
     if as_json:
         emit_json(
             {

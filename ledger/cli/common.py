@@ -19,8 +19,10 @@ Commands raise; they never call ``sys.exit`` with a number of their own.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from pathlib import Path
+from typing import IO, Any, NoReturn, TypeVar
 
 import click
 
@@ -83,12 +85,41 @@ class Instant(click.ParamType[str, Any]):
         return str(value)
 
 
-database_url_option = click.option(
-    "--database-url",
-    envvar=DATABASE_URL,
-    default=None,
-    metavar="URL",
-    help=f"Database URL (env {DATABASE_URL}); default: {DEFAULT_DATABASE_URL}",
+def _database_url(help: str, **how: Any) -> Callable[[F], F]:
+    return click.option(
+        "--database-url", "database_url", default=None, metavar="URL", help=help, **how
+    )
+
+
+def _for_subcommands(ctx: click.Context, _param: click.Parameter, url: str | None) -> None:
+    # `qp-ledger --database-url X decision ...` is how users type it. Every
+    # subcommand (and `serve`'s workers) reads the environment variable, so
+    # setting it reaches them all, below their own option in precedence; it
+    # is put back when the command ends (tests run many in one process).
+    if url is None:
+        return
+    previous = os.environ.get(DATABASE_URL)
+    os.environ[DATABASE_URL] = url
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(DATABASE_URL, None)
+        else:
+            os.environ[DATABASE_URL] = previous
+
+    ctx.call_on_close(restore)
+
+
+#: Every command's own ``--database-url``: it wins over the group's and the environment.
+database_url_option = _database_url(
+    f"Database URL (env {DATABASE_URL}); default: {DEFAULT_DATABASE_URL}", envvar=DATABASE_URL
+)
+#: ``qp-ledger --database-url URL COMMAND``: for whichever command follows.
+group_database_url_option = _database_url(
+    f"Database URL for the command that follows (env {DATABASE_URL}); "
+    "the command's own --database-url wins.",
+    expose_value=False,
+    callback=_for_subcommands,
 )
 scheme_option = click.option(
     "--scheme", required=True, metavar="SCHEME", help="Scheme id, e.g. qp-2013-14."
@@ -104,3 +135,33 @@ def json_option(what: str = "Print the JSON document instead of the report.") ->
 
 def emit_json(value: Any, *, indent: int | None = 2) -> None:
     click.echo(json.dumps(value, indent=indent, default=str))
+
+
+def path_option(*decls: str, help: str, **how: Any) -> Callable[[F], F]:
+    """An option naming one file (never a directory), as a :class:`~pathlib.Path`."""
+    how.setdefault("default", None)
+    return click.option(*decls, type=click.Path(dir_okay=False, path_type=Path), help=help, **how)
+
+
+def show(value: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    """The JSON document with ``--json``, else its readable report."""
+    if as_json:
+        emit_json(value)
+    else:
+        click.echo(render(value))
+
+
+def check_failed() -> NoReturn:
+    """Exit 1 with no message of its own: the report just printed says what failed."""
+    raise click.exceptions.Exit(EXIT_REFUSED)
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all (a temporary name, then a rename)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    except OSError as e:
+        temporary.unlink(missing_ok=True)
+        raise click.UsageError(f"cannot write {path}: {e.strerror or e}") from None

@@ -10,7 +10,6 @@ line); 2 a usage error (a bad option or argument, a file that can't be read).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,40 +18,34 @@ from typing import IO
 import click
 from tqdm import tqdm
 
+from ledger.cli.admin import serve, tokens
+from ledger.cli.appeals import COMMANDS as APPEALS
+from ledger.cli.bundle import bundle
 from ledger.cli.common import (
     CONTEXT_SETTINGS,
-    EXIT_REFUSED,
     Instant,
     LedgerGroup,
     Refused,
+    check_failed,
     database_url_option,
-    emit_json,
+    group_database_url_option,
     json_option,
+    path_option,
     scheme_option,
+    show,
 )
+from ledger.cli.issuing import COMMANDS as ISSUING
 from ledger.cli.output import render_decision
-from ledger.config import DATABASE_URL
+from ledger.cli.projections import COMMANDS as PROJECTIONS
+from ledger.cli.proofs import COMMANDS as PROOFS
+from ledger.cli.verify import verify
 from ledger.service.application import QPLedger
-
-db_option = database_url_option
-
-
-def open_ledger(database_url: str | None) -> QPLedger:
-    return QPLedger(database_url)
 
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="qp-ledger")
-@click.option(
-    "--database-url",
-    "database_url",
-    default=None,
-    metavar="URL",
-    help=f"Database URL for the command that follows (env {DATABASE_URL}); "
-    "the command's own --database-url wins.",
-)
-@click.pass_context
-def main(ctx: click.Context, database_url: str | None) -> None:
+@group_database_url_option
+def main() -> None:
     """QP Ledger: the tamper-evident audit ledger of the NHS Quality Premium.
 
     Each command prints a report (--json for its JSON document). Exit codes:
@@ -66,26 +59,10 @@ def main(ctx: click.Context, database_url: str | None) -> None:
         qp-ledger decision 06F --scheme qp-2013-14
         qp-ledger COMMAND --help
     """
-    if database_url is not None:
-        _database_url_for_subcommands(ctx, database_url)
 
 
-def _database_url_for_subcommands(ctx: click.Context, url: str) -> None:
-    # `qp-ledger --database-url X decision ...` is how users type it. Every
-    # subcommand (and `serve`'s workers) already reads the environment
-    # variable, so setting it reaches them all, below their own option in
-    # precedence; it is put back when the command ends (tests run many in one
-    # process).
-    previous = os.environ.get(DATABASE_URL)
-    os.environ[DATABASE_URL] = url
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop(DATABASE_URL, None)
-        else:
-            os.environ[DATABASE_URL] = previous
-
-    ctx.call_on_close(restore)
+for _command in (*ISSUING, *APPEALS, tokens, serve, *PROOFS, verify, *PROJECTIONS, bundle):
+    main.add_command(_command)
 
 
 def _lines_with_progress(handle: IO[bytes], total: int | None) -> Iterator[bytes]:
@@ -110,7 +87,7 @@ def _lines_with_progress(handle: IO[bytes], total: int | None) -> Iterator[bytes
     default=None,
     help="Who is importing (default: cli:<user>); a line's own actor field wins.",
 )
-@db_option
+@database_url_option
 def import_(file: Path, actor: str | None, database_url: str | None) -> None:
     """Import commands, one JSON object per line (docs/events.md).
 
@@ -127,7 +104,7 @@ def import_(file: Path, actor: str | None, database_url: str | None) -> None:
     """
     if str(file) != "-" and not file.is_file():
         raise click.BadParameter(f"cannot read {file}: no such file", param_hint="FILE")
-    ledger = open_ledger(database_url)
+    ledger = QPLedger(database_url)
     # Read as bytes: a line that is not UTF-8 is one rejected line, not the end of the import.
     if str(file) == "-":
         report = ledger.import_lines(sys.stdin.buffer, actor=actor)
@@ -139,7 +116,7 @@ def import_(file: Path, actor: str | None, database_url: str | None) -> None:
         click.echo(f"line {error['line']}: rejected: {error['message']}", err=True)
     click.echo(json.dumps({**report.summary(), "errors": report.errors}, default=str))
     if report.rejected:
-        click.get_current_context().exit(EXIT_REFUSED)
+        check_failed()
 
 
 @main.command(short_help="The premium decision for a CCG, now or at a past moment.")
@@ -159,7 +136,7 @@ def import_(file: Path, actor: str | None, database_url: str | None) -> None:
     help="Use only events at or before this log position.",
 )
 @json_option("Print the decision document (the contract's JSON, money in pence).")
-@db_option
+@database_url_option
 def decision(
     ccg: str,
     scheme: str,
@@ -182,19 +159,16 @@ def decision(
     """
     if as_of is not None and position is not None:
         raise click.UsageError("give --as-of or --position, not both")
-    ledger = open_ledger(database_url)
+    ledger = QPLedger(database_url)
     decided = ledger.determinations.decision(ccg, scheme, as_of=as_of, position=position)
-    if as_json:
-        emit_json(decided.document)
-    else:
-        click.echo(render_decision(decided.document))
+    show(decided.document, as_json, render_decision)
 
 
 @main.command(short_help="Every event of a CCG's record, oldest first.")
 @click.argument("ccg")
 @scheme_option
 @json_option("One JSON object per event.")
-@db_option
+@database_url_option
 def history(ccg: str, scheme: str, as_json: bool, database_url: str | None) -> None:
     """Every event of a CCG's record, with log positions, recorded times and actors.
 
@@ -204,7 +178,7 @@ def history(ccg: str, scheme: str, as_json: bool, database_url: str | None) -> N
         qp-ledger history 06F --scheme qp-2013-14
         qp-ledger history 06F --scheme qp-2013-14 --json | tail -3
     """
-    ledger = open_ledger(database_url)
+    ledger = QPLedger(database_url)
     for e in ledger.iter_history(ccg, scheme):
         if as_json:
             click.echo(json.dumps(e, default=str))
@@ -226,12 +200,7 @@ def history(ccg: str, scheme: str, as_json: bool, database_url: str | None) -> N
     default=None,
     help="Only the first N CCGs (default: all 211).",
 )
-@click.option(
-    "--write-jsonl",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the commands to this file instead of storing them.",
-)
+@path_option("--write-jsonl", help="Write the commands to this file instead of storing them.")
 @click.option("--force", is_flag=True, help="Load even into a database that holds events.")
 @click.option(
     "--with-cases/--without-cases",
@@ -240,7 +209,7 @@ def history(ccg: str, scheme: str, as_json: bool, database_url: str | None) -> N
     "four cases, one reassigned from a CCG to the trust after challenge "
     "(default: with, for the whole demo; without, with --ccgs).",
 )
-@db_option
+@database_url_option
 def demo(
     seed: int,
     limit: int | None,
@@ -276,7 +245,7 @@ def demo(
                 handle.write(json.dumps(command) + "\n")
         click.echo(json.dumps({"written": len(commands), "file": str(write_jsonl)}))
         return
-    ledger = open_ledger(database_url)
+    ledger = QPLedger(database_url)
     if ledger.max_position() and not force:
         raise Refused(
             f"the database already holds {ledger.max_position()} events; loading the demo "
@@ -293,28 +262,4 @@ def demo(
         click.echo(f"demo line {error['line']}: rejected: {error['message']}", err=True)
     click.echo(json.dumps(report.summary()))
     if report.rejected:
-        click.get_current_context().exit(EXIT_REFUSED)
-
-
-from ledger.cli.determinations import COMMANDS as _DETERMINATION_COMMANDS  # noqa: E402
-
-for _command in _DETERMINATION_COMMANDS:
-    main.add_command(_command)
-
-from ledger.cli.admin import serve, tokens  # noqa: E402
-
-main.add_command(tokens)
-main.add_command(serve)
-
-from ledger.cli.integrity import COMMANDS as _INTEGRITY_COMMANDS  # noqa: E402
-from ledger.cli.projections import COMMANDS as _PROJECTION_COMMANDS  # noqa: E402
-
-for _command in _INTEGRITY_COMMANDS:
-    main.add_command(_command)
-
-for _command in _PROJECTION_COMMANDS:
-    main.add_command(_command)
-
-from ledger.cli.bundle import bundle as _bundle  # noqa: E402
-
-main.add_command(_bundle)
+        check_failed()

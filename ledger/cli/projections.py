@@ -7,12 +7,12 @@ usage error.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -20,9 +20,8 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from ledger.cli.common import LedgerGroup, Refused
-from ledger.config import DATABASE_URL, DEFAULT_DATABASE_URL
-from ledger.domain.errors import LedgerError
+from ledger.cli.common import F, LedgerGroup, Refused, database_url_option, emit_json, path_option
+from ledger.config import database_url as resolve_database_url
 from ledger.projections import (
     PROJECTIONS,
     ProjectorGroup,
@@ -37,22 +36,21 @@ from ledger.projections.heartbeat import beat, heartbeat_problem, lag_problem
 from ledger.projections.rebuild import REBUILD_BATCH_SIZE
 from ledger.projections.runner import DEFAULT_BATCH_SIZE
 
-db_option = click.option(
-    "--database-url",
-    envvar=DATABASE_URL,
-    default=None,
-    metavar="URL",
-    help=f"Database URL (env {DATABASE_URL}); default: {DEFAULT_DATABASE_URL}",
-)
 name_choice = click.Choice(list(PROJECTIONS))
 
 
 def _emit(value: Any) -> None:
-    click.echo(json.dumps(value, default=str))
+    emit_json(value, indent=None)
 
 
-def _url(database_url: str | None) -> str:
-    return database_url or DEFAULT_DATABASE_URL
+def _batch_size_option(default: int, help: str) -> Callable[[F], F]:
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(1, 10_000),
+        default=default,
+        show_default=True,
+        help=help,
+    )
 
 
 @click.command("project", short_help="Keep the read models up to date (follow the log).")
@@ -63,13 +61,7 @@ def _url(database_url: str | None) -> str:
     type=name_choice,
     help="Project only this read model (repeatable); default: all.",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 10_000),
-    default=DEFAULT_BATCH_SIZE,
-    show_default=True,
-    help="Most events applied in one transaction.",
-)
+@_batch_size_option(DEFAULT_BATCH_SIZE, "Most events applied in one transaction.")
 @click.option("--once", is_flag=True, help="Catch up with the head of the log, then exit.")
 @click.option(
     "--stop-with-parent",
@@ -79,14 +71,12 @@ def _url(database_url: str | None) -> str:
     hidden=True,
     help="Stop when process PID is gone (used by `serve`, which starts the projector).",
 )
-@click.option(
+@path_option(
     "--heartbeat-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Rewrite this file every half second while every projector thread runs "
     "(for `projections status --heartbeat-file`, a container health check).",
 )
-@db_option
+@database_url_option
 def project(
     names: tuple[str, ...],
     batch_size: int,
@@ -111,7 +101,7 @@ def project(
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
-    url = _url(database_url)
+    url = resolve_database_url(database_url)
     ledger = open_followed_ledger(url)
     db = ReadModelDatabase(url, ping=False)
     group = ProjectorGroup(ledger, db, list(names or PROJECTIONS), batch_size=batch_size)
@@ -163,14 +153,8 @@ def projections() -> None:
 
 @projections.command("rebuild", short_help="Rebuild read models, then switch atomically.")
 @click.argument("name", required=False, type=name_choice)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 10_000),
-    default=REBUILD_BATCH_SIZE,
-    show_default=True,
-    help="Most events replayed in one transaction.",
-)
-@db_option
+@_batch_size_option(REBUILD_BATCH_SIZE, "Most events replayed in one transaction.")
+@database_url_option
 def rebuild_command(name: str | None, batch_size: int, database_url: str | None) -> None:
     """Rebuild NAME (default: every read model) into fresh tables, then switch atomically.
 
@@ -182,7 +166,7 @@ def rebuild_command(name: str | None, batch_size: int, database_url: str | None)
     \b
         qp-ledger projections rebuild decisions
     """
-    url = _url(database_url)
+    url = resolve_database_url(database_url)
     ledger = open_followed_ledger(url)
     db = ReadModelDatabase(url, ping=False)
     try:
@@ -198,8 +182,6 @@ def rebuild_command(name: str | None, batch_size: int, database_url: str | None)
                               progress=progress)  # fmt: skip
         for result in results:
             _emit(result.to_dict())
-    except LedgerError as e:
-        raise Refused(e.message) from None
     finally:
         ledger.close()
         db.dispose()
@@ -212,7 +194,7 @@ def rebuild_command(name: str | None, batch_size: int, database_url: str | None)
     is_flag=True,
     help="Skip re-deciding each current decision with QPLedger.decision (faster).",
 )
-@db_option
+@database_url_option
 def check_command(name: str | None, no_documents: bool, database_url: str | None) -> None:
     """Compare every row of NAME (default: all) with a fresh replay of the log.
 
@@ -223,7 +205,7 @@ def check_command(name: str | None, no_documents: bool, database_url: str | None
     \b
         qp-ledger projections check --no-documents
     """
-    url = _url(database_url)
+    url = resolve_database_url(database_url)
     ledger = open_followed_ledger(url)
     db = ReadModelDatabase(url)
     try:
@@ -237,10 +219,8 @@ def check_command(name: str | None, no_documents: bool, database_url: str | None
 
 
 @projections.command("status", short_help="Each read model's position and lag (JSON).")
-@click.option(
+@path_option(
     "--heartbeat-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="Also require a live projector: the file `project --heartbeat-file` rewrites.",
 )
 @click.option(
@@ -256,7 +236,7 @@ def check_command(name: str | None, no_documents: bool, database_url: str | None
     default=None,
     help="Exit 1 when a read model is further behind the log than this.",
 )
-@db_option
+@database_url_option
 def status_command(
     heartbeat_file: Path | None,
     max_age: float,
@@ -274,7 +254,7 @@ def status_command(
         qp-ledger projections status
         qp-ledger projections status --heartbeat-file /tmp/projector.alive --max-lag-seconds 600
     """
-    read_models = ReadModels(_url(database_url))
+    read_models = ReadModels(resolve_database_url(database_url))
     try:
         lag = projection_lag(read_models)
     finally:
