@@ -151,6 +151,8 @@ class CCGPremiumRecord(Aggregate):
             )
 
     # -- events: each body is how the fact changes the record ----------------
+    # Each is called by its command's ``apply_to`` (ledger/domain/commands/record.py),
+    # after the rules above that the command depends on.
 
     @event("PopulationRecorded")
     def record_population(
@@ -275,40 +277,6 @@ class CCGPremiumRecord(Aggregate):
         case["now_pir_reference"] = now_pir_reference
         case["case_event"] = case_event
         case["versions"] = [*case["versions"], [self._next(), "hcai_case_attribution_ended"]]
-
-    # -- the one entry point the application uses ---------------------------
-
-    def apply_command(
-        self, kind: str, fields: dict[str, Any], actor: str, reason: str | None
-    ) -> None:
-        """Check the state-dependent rules, then record the fact as an event."""
-        f = fields
-        if kind == "population_recorded":
-            self.record_population(f["population"], f["source"], actor, reason)
-        elif kind == "local_measures_selected":
-            self.select_local_measures(f["measures"], actor, reason)
-        elif kind == "threshold_agreed":
-            self.criterion_direction(f["measure"], f["criterion"])
-            self.agree_threshold(
-                f["measure"], f["criterion"], f["baseline"], f["target"], actor, reason
-            )
-        elif kind == "measure_submitted":
-            self.criterion_direction(f["measure"], f["criterion"])
-            self.submit_measure(
-                f["measure"], f["criterion"], f["period"], f["value"], actor, reason
-            )
-        elif kind == "constitution_standard_submitted":
-            self.submit_standard(f["standard"], f["period"], f["value"], actor, reason)
-        elif kind == "quality_failure_flagged":
-            self.check_flag_is_new(f["flag_id"])
-            self.flag_quality_failure(f["flag_id"], f["description"], actor, reason)
-        elif kind == "quality_failure_rescinded":
-            self.check_flag_is_active(f["flag_id"])
-            self.rescind_quality_failure(f["flag_id"], actor, reason)
-        elif kind == "financial_position_declared":
-            self.declare_financial_position(f["outturn"], f["amount_pence"], actor, reason)
-        else:  # pragma: no cover - parse_command only yields known types
-            raise AssertionError(kind)
 
 
 pin_topics("ledger.domain", CCGPremiumRecord)

@@ -250,7 +250,7 @@ class Appeals(Issuing):
             why = f"appeal {appeal_id} upheld"
             for i, command in enumerate(commands):
                 try:
-                    record.apply_command(command.type, command.fields, actor, command.reason or why)
+                    command.apply_to(record, actor, command.reason or why)
                 except LedgerError as e:
                     raise type(e)(f"remedy[{i}]: {e.message}", field=f"remedy[{i}]") from None
             versions = list(range(start + 1, record.version + 1))

@@ -19,8 +19,7 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-from ledger.domain.cases import CASE_COMMANDS
-from ledger.domain.commands import Command, parse_command
+from ledger.domain.commands import CaseCommand, Command, parse_command
 from ledger.domain.determinations import CCGDeterminations
 from ledger.domain.errors import ConcurrencyConflict, InvalidCommand
 from ledger.domain.record import CCGPremiumRecord, stream_id
@@ -83,7 +82,7 @@ class QPLedger(UserActions, Imports, History, Replay, CaseWrites):
         retry = None
         if idempotency_key is not None:
             retry = self._idempotency_row(who, idempotency_key, command)
-        if command.type in CASE_COMMANDS:
+        if isinstance(command, CaseCommand):
             if expected_version is not None:
                 raise InvalidCommand(
                     "If-Match: a case command may change several CCGs' records, so it "
@@ -110,7 +109,7 @@ class QPLedger(UserActions, Imports, History, Replay, CaseWrites):
                         f"{stored}, not {expected_version}",
                         field="If-Match",
                     )
-                record.apply_command(command.type, command.fields, who, command.reason)
+                command.apply_to(record, who, command.reason)
                 recordings = self.save(record, idempotency=retry)
                 last = recordings[-1]
                 return self._receipt(

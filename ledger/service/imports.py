@@ -13,8 +13,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
-from ledger.domain.cases import CASE_COMMANDS
-from ledger.domain.commands import Command, loads_line, parse_command
+from ledger.domain.commands import CaseCommand, Command, loads_line, parse_command
 from ledger.domain.errors import LedgerError
 from ledger.domain.record import CCGPremiumRecord, stream_id
 from ledger.service.core import LedgerCore
@@ -52,7 +51,7 @@ class Imports(LedgerCore):
                 report.rejected += 1
                 report.errors.append({"line": number, **e.to_dict()})
                 continue
-            if command.type in CASE_COMMANDS:
+            if isinstance(command, CaseCommand):
                 # A case may change several CCGs' records: flush what came before,
                 # record it on its own, then read the records afresh.
                 if batch:
@@ -100,7 +99,7 @@ class Imports(LedgerCore):
             record = records.get(oid) or self.load_record(command.ccg, command.scheme, who)
             records[oid] = record
             try:
-                record.apply_command(command.type, command.fields, who, command.reason)
+                command.apply_to(record, who, command.reason)
                 accepted += 1
                 touched.add(oid)
             except LedgerError as e:

@@ -16,6 +16,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from ledger.adapters.recorder import now_us
+from ledger.domain.commands import parse_command
 from ledger.domain.errors import InvalidCommand, UnknownCCG
 from ledger.domain.record import stream_id
 from ledger.service.application import QPLedger
@@ -308,9 +309,8 @@ def test_a_position_left_unused_by_a_lost_race_still_replays(ledger: QPLedger) -
     # Lose a race deterministically: a copy of the record taken before another write.
     stale = ledger.repository.get(stream_id("06F", SCHEME))
     second = ledger.execute(cmd("quality_failure_flagged", flag_id="QF-1", description="x"))
-    stale.apply_command(
-        "quality_failure_flagged", {"flag_id": "QF-2", "description": "y"}, "racer", None
-    )
+    racing = parse_command(cmd("quality_failure_flagged", flag_id="QF-2", description="y"))
+    racing.apply_to(stale, "racer", None)
     with pytest.raises(IntegrityError):
         ledger.save(stale)
     third = ledger.execute(cmd("quality_failure_rescinded", flag_id="QF-1"))
