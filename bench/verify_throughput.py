@@ -52,7 +52,7 @@ from ledger.adapters.recorder import Factory, LedgerRecorder
 from ledger.domain.ccgs import ccgs
 from ledger.integrity.audit import audit
 from ledger.integrity.leaf import encode_leaf, stream_text
-from ledger.integrity.store_integration import TreeHead
+from ledger.integrity.log import TreeHead
 from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"

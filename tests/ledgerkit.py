@@ -9,6 +9,7 @@ from __future__ import annotations
 from itertools import count
 from typing import Any
 
+from integrity_attack import rebuild_log
 from sqlalchemy import Table, create_engine, text
 
 from ledger.service.application import QPLedger
@@ -40,7 +41,7 @@ def rewrite_event(ledger: QPLedger, position: int) -> int:
         conn.execute(events.update().where(events.c.id == position).values(state=b"{}"))
         for table in store.integrity.tables:
             conn.execute(table.delete())
-    return store.backfill_integrity()
+    return rebuild_log(store)
 
 
 class Ledgers:

@@ -16,7 +16,7 @@ from api.jsonio import Blueprint
 from api.problems import Problem
 from api.reports import read_models
 from ledger import projections
-from ledger.integrity.service import LogDocuments
+from ledger.integrity.documents import LogDocuments
 from ledger.integrity.signing import SIGNING_KEY_FILE, default_key_file
 
 blp = Blueprint("health", __name__, description="Is the service up, and can it serve?")

@@ -1,6 +1,6 @@
 """The tamper-evident log over HTTP (issue 5): signed checkpoints, proofs and leaves.
 
-A thin adapter over :class:`ledger.integrity.service.LogDocuments`, so the
+A thin adapter over :class:`ledger.integrity.documents.LogDocuments`, so the
 answers are exactly what ``qp-ledger checkpoint|proof|leaf`` print, and
 :mod:`ledger.integrity.verifier` checks them from files alone:
 
@@ -49,7 +49,7 @@ from ledger.domain.record import stream_id
 from ledger.domain.scheme import schemes
 from ledger.integrity.checkpoint import CheckpointError, Signer
 from ledger.integrity.leaf import LeafFormatError, decode_leaf
-from ledger.integrity.service import (
+from ledger.integrity.documents import (
     DamagedEvent,
     InvalidTreeSize,
     LogDocuments,

@@ -19,9 +19,9 @@ from sqlalchemy import Connection, Engine, Table, select
 
 from ledger.integrity.checkpoint import Signer
 from ledger.integrity.leaf import FORMAT_TAG, decode_leaf
+from ledger.integrity.log import IntegrityLog, TreeHead
 from ledger.integrity.merkle import TreeSizeError, leaf_hash
 from ledger.integrity.signed_head import health, sign_head
-from ledger.integrity.store_integration import IntegrityLog, TreeHead
 
 #: Positions are 64-bit signed in the database (PostgreSQL BIGINT).
 _MAX_POSITION = 2**63 - 1

@@ -3,9 +3,9 @@
 A checkpoint is only worth something if the log behind it cannot be swapped
 for another one later. The Merkle log lives in the database, so someone who
 can write to the database can rewrite an event, rebuild every hash and node
-row (``backfill_integrity``) and get a consistent-looking log — and, without
-this module, ask the ledger to sign a second root for a tree size it has
-already signed. A signed fork is the one thing a transparency log must never
+row (as tests/integrity_attack.py does) and get a consistent-looking log —
+and, without this module, ask the ledger to sign a second root for a tree
+size it has already signed. A signed fork is the one thing a transparency log must never
 produce: it turns a rewrite into something the ledger vouches for.
 
 So the last signed checkpoint note is kept **beside the signing key**

@@ -29,10 +29,11 @@ from ledger.domain.record import stream_id
 from ledger.integrity.bundle import FORMAT
 from ledger.integrity.bundle_record import ISSUE_TOPIC, RecordError, issued
 from ledger.integrity.checkpoint import Signer
+from ledger.integrity.documents import LogDocuments, b64
 from ledger.integrity.leaf import decode_leaf
 from ledger.integrity.merkle import NodeID, inclusion_plan
-from ledger.integrity.service import LogDocuments, b64
-from ledger.integrity.store_integration import StoredNodes, stored_leaf
+from ledger.integrity.nodes import StoredNodes
+from ledger.integrity.tables import stored_leaf
 
 if TYPE_CHECKING:
     from ledger.service.application import QPLedger

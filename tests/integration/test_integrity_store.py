@@ -23,6 +23,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
+from integrity_attack import rebuild_log
 from ledgerkit import population
 from sqlalchemy import Engine, Table, event, select
 from sqlalchemy.orm import Session
@@ -32,8 +33,9 @@ from ledger.integrity.audit import AuditReport
 from ledger.integrity.audit import audit as audit_log
 from ledger.integrity.checkpoint import Signer, sign_checkpoint, verify_checkpoint
 from ledger.integrity.leaf import decode_leaf
+from ledger.integrity.log import IntegrityLogBehind
 from ledger.integrity.merkle import MemoryTree, TreeSizeError, leaf_hash
-from ledger.integrity.store_integration import IntegrityLogBehind, IntegrityRecorderMixin
+from ledger.integrity.store_integration import IntegrityRecorderMixin
 from ledger.integrity.verifier import verify_consistency, verify_inclusion
 from ledger.service.application import QPLedger
 
@@ -362,30 +364,30 @@ def test_a_consistently_rewritten_log_fails_against_a_saved_checkpoint(ledger: Q
     tamper(ledger, ev.update().where(ev.c.id == 4).values(state=b'{"population": 1}'))
     for table in store.integrity.tables:
         tamper(ledger, table.delete())
-    with store.transaction(commit=True) as session:
-        store._lock_table(session)
-        assert store.integrity.backfill(session, store.index) == saved.size
+    assert rebuild_log(store) == saved.size
     assert audit(ledger).ok  # the hashes now agree with the edited events...
     report = audit(ledger, checkpoint=saved)  # ...but not with what was published
     assert not report.ok
     assert "do not hash to the checkpoint's root" in str(report.problems[0])
 
 
-# -- upgrading a database that predates the Merkle log -------------------------------------
+# -- events the Merkle log does not cover ---------------------------------------------------
 
 
-def test_a_log_from_before_the_merkle_log_is_backfilled_once(ledger: QPLedger) -> None:
+def test_events_the_merkle_log_does_not_cover_stop_writes_until_it_is_rebuilt(
+    ledger: QPLedger,
+) -> None:
     populate(ledger, rounds=1)
     store = recorder(ledger)
     for table in store.integrity.tables:  # as if written before the Merkle log existed
         tamper(ledger, table.delete())
     with pytest.raises(IntegrityLogBehind, match="covers no events"):
         ledger.execute(population("06F", 5))
-    assert store.backfill_integrity() == ledger.max_position()
+    assert rebuild_log(store) == ledger.max_position()
     ledger.execute(population("06F", 5))
     assert audit(ledger).ok
-    with pytest.raises(IntegrityLogBehind, match="only for upgrades"):
-        store.backfill_integrity()
+    with pytest.raises(IntegrityLogBehind, match="not empty"):
+        rebuild_log(store)
 
 
 # -- concurrent writers ----------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """The signer never signs a fork (issue 11 item 2), on SQLite and PostgreSQL.
 
 An administrator rewrites an event and rebuilds every hash and node row
-(``backfill``), so the database agrees with itself again. Before, the ledger
-then signed a second root for a tree size it had already signed. Now it
-keeps the last signed head beside the key and refuses: through the service,
-through ``qp-ledger checkpoint`` (exit 1, a message, no traceback), and the
-state file is left as it was.
+(``integrity_attack.rebuild_log``), so the database agrees with itself again.
+Before, the ledger then signed a second root for a tree size it had already
+signed. Now it keeps the last signed head beside the key and refuses: through
+the service, through ``qp-ledger checkpoint`` (exit 1, a message, no
+traceback), and the state file is left as it was.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from integrity_attack import rebuild_log
 from ledgerkit import population, rewrite_event
 from sqlalchemy import Table
 
 from ledger.integrity.checkpoint import Signer, verify_checkpoint
-from ledger.integrity.service import LogDocuments
+from ledger.integrity.documents import LogDocuments
 from ledger.integrity.signed_head import SigningRefused, state_file
 from ledger.integrity.signing import load_signer
 from ledger.service.application import QPLedger
@@ -120,7 +121,7 @@ def test_a_shorter_log_is_not_signed(ledger: QPLedger, key: Path) -> None:
         conn.execute(events.delete().where(events.c.id == ledger.max_position()))
         for table in store.integrity.tables:
             conn.execute(table.delete())
-    store.backfill_integrity()
+    rebuild_log(store)
     with pytest.raises(SigningRefused, match="smaller than the last signed checkpoint"):
         docs.checkpoint(signer)
 
