@@ -25,6 +25,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 from integrity_attack import rebuild_log
 from ledgerkit import population
+from merkle_reference import MemoryTree
 from sqlalchemy import Engine, Table, event, select
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,7 @@ from ledger.integrity.audit import audit as audit_log
 from ledger.integrity.checkpoint import Signer, sign_checkpoint, verify_checkpoint
 from ledger.integrity.leaf import decode_leaf
 from ledger.integrity.log import IntegrityLogBehind
-from ledger.integrity.merkle import MemoryTree, TreeSizeError, leaf_hash
+from ledger.integrity.merkle import TreeSizeError, leaf_hash
 from ledger.integrity.store_integration import IntegrityRecorderMixin
 from ledger.integrity.verifier import verify_consistency, verify_inclusion
 from ledger.service.application import QPLedger

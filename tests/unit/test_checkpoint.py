@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from merkle_reference import MemoryTree
 
 from ledger.integrity.checkpoint import (
     Checkpoint,
@@ -35,7 +36,7 @@ from ledger.integrity.checkpoint import (
     verify_checkpoint,
 )
 from ledger.integrity.leaf import encode_leaf
-from ledger.integrity.merkle import MemoryTree, leaf_hash
+from ledger.integrity.merkle import leaf_hash
 from ledger.integrity.verifier import main as verifier_main
 
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"

@@ -23,15 +23,14 @@ from __future__ import annotations
 from uuid import UUID
 
 import pytest
+from merkle_reference import MemoryTree, mth
 
 from ledger.integrity.leaf import LeafEvent, decode_leaf, encode_leaf
 from ledger.integrity.merkle import (
     EMPTY_ROOT,
-    MemoryTree,
     consistency_plan,
     inclusion_plan,
     leaf_hash,
-    mth,
     node_hash,
 )
 from ledger.integrity.verifier import verify_consistency, verify_inclusion
