@@ -11,10 +11,11 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from sqlalchemy.engine import Engine
 
-from api import schemas
 from api.config import MAX_BODY_BYTES, config_from_env
 from api.jsonio import ExactJSONProvider
 from api.problems import PROBLEM_MIMETYPE, Problem, register_error_handlers
+from api.schemas import parameters
+from api.schemas.common import Problem as ProblemSchema
 from ledger.adapters.tokens import TokenStore
 from ledger.config import DATABASE_URL
 from ledger.domain.ccgs import ccgs
@@ -31,28 +32,10 @@ SWAGGER_UI_FILES = frozenset(
 )
 
 
-#: The CCG and scheme in a record's path, documented as the reference data's codes
-#: (an unknown one is a 404 problem).
-PATH_PARAMETERS = [
-    {
-        "in": "path",
-        "name": "ccg",
-        "required": True,
-        "schema": {"$ref": "#/components/schemas/CCGCode"},
-    },
-    {
-        "in": "path",
-        "name": "scheme",
-        "required": True,
-        "schema": {"$ref": "#/components/schemas/SchemeId"},
-    },
-]
-
-
 class LedgerApi(Api):  # type: ignore[misc]
     """flask-smorest's Api, documenting every error response as problem+json."""
 
-    ERROR_SCHEMA = schemas.Problem
+    ERROR_SCHEMA = ProblemSchema
 
     def _register_responses(self) -> None:
         for status in http.HTTPStatus:
@@ -91,8 +74,8 @@ def _swagger_ui_asset(filename: str) -> Response:
 
 def build_app(config: Mapping[str, Any] | None = None, *, ledger: QPLedger | None = None) -> Flask:
     """Build the API. ``config`` overrides the environment; ``ledger`` an already open one."""
-    from api import console, reports
-    from api.views import commands, determinations, health, integrity, records, reference
+    from api import console
+    from api.views import commands, determinations, health, integrity, records, reference, reports
 
     app = Flask("api")
     app.json = ExactJSONProvider(app)
@@ -148,7 +131,7 @@ def build_app(config: Mapping[str, Any] | None = None, *, ledger: QPLedger | Non
         },
     )
     for blueprint in (commands.blp, records.blp, determinations.blp):
-        api.register_blueprint(blueprint, parameters=PATH_PARAMETERS)
+        api.register_blueprint(blueprint, parameters=parameters.RECORD)
     for blueprint in (
         reference.blp,
         health.blp,

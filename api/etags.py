@@ -47,10 +47,10 @@ def expected_version(ccg: str, scheme: str) -> int | None:
         if len(parts) == 4 and parts[:2] == [ccg, scheme] and parts[2][1:].isdigit():
             versions.add(int(parts[2][1:]))
     if len(versions) == 1:
-        return as_expected(versions.pop())
+        return versions.pop()
     current = ledger().stream_version(ccg, scheme)
     if current in versions:
-        return as_expected(current)
+        return current
     raise Problem(
         412,
         "precondition-failed",
@@ -64,8 +64,3 @@ def expected_version(ccg: str, scheme: str) -> int | None:
             }
         ],
     )
-
-
-def as_expected(version: int) -> int:
-    """The version ``QPLedger.execute`` must see for an ETag of this version."""
-    return version

@@ -8,7 +8,7 @@ asks the *same* questions as the API, of the same services:
   runs — with the token looked up by ``TokenStore.authenticate`` on every
   request, so a revoked token stops working in the console at once;
 * figures come from ``QPLedger.determinations`` and the read models
-  (``api.reports.read_models``), exactly as the JSON views get them.
+  (``api.views.reports.read_models``), exactly as the JSON views get them.
 
 The session cookie holds the token sealed with Fernet (encrypted and
 authenticated), never in clear: the cookie is signed, not secret, and the
@@ -83,7 +83,9 @@ class ConsoleSessions(SecureCookieSessionInterface):
 
 def init_app(app: Flask) -> None:
     """Register the console on the API's app (the one edit api/app.py needs)."""
-    from api.console.views import bp
+    # Each page module adds its routes to the one blueprint (pages.bp) as it is imported.
+    from api.console import appeals, decisions, letter, overview, signing_in  # noqa: F401
+    from api.console.pages import bp
 
     app.config.setdefault(SECRET_SETTING, None)
     app.config.update(

@@ -6,21 +6,27 @@ receipt: event id, the CCG record's new version, the log position and the
 recorded time. ``Idempotency-Key`` makes a retry safe; ``If-Match`` (an ETag
 from a decision or history read) makes the write conditional on the record not
 having moved on.
+
+Every resource below is written out (path, endpoint, who may write, body
+schema); what they share is ``command`` (their decorators) and ``record``
+(the body handling).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import request
 from flask.views import MethodView
 
-from api import schemas
 from api.auth import allow, current_token
 from api.context import ledger
 from api.etags import expected_version
 from api.jsonio import Blueprint
 from api.problems import Problem
+from api.schemas import commands as cs
+from api.schemas.common import IdempotencyHeaders
 
 blp = Blueprint(
     "commands",
@@ -29,68 +35,50 @@ blp = Blueprint(
     description="Record facts about a CCG's premium: one resource per command type.",
 )
 
-#: command type -> (path under the CCG's scheme record, body schema, summary)
-COMMANDS: dict[str, tuple[str, type[schemas.CommandBase], str]] = {
-    "population_recorded": (
-        "population",
-        schemas.PopulationRecorded,
-        "Record the CCG's population",
-    ),
-    "local_measures_selected": (
-        "local-measures",
-        schemas.LocalMeasuresSelected,
-        "Select the CCG's three local measures",
-    ),
-    "threshold_agreed": (
-        "thresholds",
-        schemas.ThresholdAgreed,
-        "Agree an improvement threshold with the CCG",
-    ),
-    "measure_submitted": (
-        "measure-values",
-        schemas.MeasureSubmitted,
-        "Submit a measure value for a period",
-    ),
-    "constitution_standard_submitted": (
-        "constitution-results",
-        schemas.ConstitutionStandardSubmitted,
-        "Record an NHS Constitution standard result",
-    ),
-    "quality_failure_flagged": (
-        "quality-failures",
-        schemas.QualityFailureFlagged,
-        "Flag a serious quality failure",
-    ),
-    "quality_failure_rescinded": (
-        "quality-failure-rescissions",
-        schemas.QualityFailureRescinded,
-        "Rescind an active quality failure flag",
-    ),
-    "financial_position_declared": (
-        "financial-position",
-        schemas.FinancialPositionDeclared,
-        "Declare the year-end financial position",
-    ),
-    # HCAI cases (issue 14): the path's CCG is the one the case is reported against.
-    "hcai_case_reported": (
-        "hcai-cases",
-        schemas.HCAICaseReported,
-        "Report an MRSA case against the patient's CCG of responsibility",
-    ),
-    "hcai_case_assigned": (
-        "hcai-case-assignments",
-        schemas.HCAICaseAssigned,
-        "Assign (or reassign after challenge) a case by post-infection review",
-    ),
-    "hcai_case_withdrawn": (
-        "hcai-case-withdrawals",
-        schemas.HCAICaseWithdrawn,
-        "Withdraw a reported case",
-    ),
-}
 #: Case commands change the case's stream and the records of the CCGs it moves
 #: between, so they take no If-Match (one sent is refused by the ledger).
 CASE_COMMANDS = ("hcai_case_reported", "hcai_case_assigned", "hcai_case_withdrawn")
+
+
+def command(kind: str, schema: type[cs.CommandBase]) -> Callable[[Any], Any]:
+    """The decorators of a command's POST: who may write ``kind``, its body, its
+    headers (no If-Match for a case command) and the receipt."""
+    headers = IdempotencyHeaders if kind in CASE_COMMANDS else cs.WriteHeaders
+
+    def decorate(post: Any) -> Any:
+        post = blp.response(
+            201, cs.Receipt, description="Stored (or, for a retry, stored before)."
+        )(post)
+        post = blp.arguments(headers, location="headers", as_kwargs=True)(post)
+        post = blp.arguments(schema)(post)
+        return allow("write", kind)(post)
+
+    return decorate
+
+
+def record(
+    kind: str,
+    body: dict[str, Any],
+    ccg: str,
+    scheme: str,
+    idempotency_key: str | None = None,
+    if_match: str | None = None,
+) -> Any:
+    """Store the body as a ``kind`` command of the path's record; the receipt, 201."""
+    command = command_from(body, kind, ccg, scheme)
+    if kind in CASE_COMMANDS:
+        # Refused by the ledger (InvalidCommand, 422) when an If-Match was sent.
+        expected = 0 if request.headers.get("If-Match") is not None else None
+    else:
+        expected = expected_version(ccg, scheme)
+    receipt = ledger().execute(
+        command,
+        actor=current_token().actor,
+        expected_version=expected,
+        idempotency_key=idempotency_key,
+    )
+    headers = {"Idempotent-Replayed": "true"} if receipt.replayed else {}
+    return receipt.to_dict(), 201, headers
 
 
 def command_from(body: dict[str, Any], kind: str, ccg: str, scheme: str) -> dict[str, Any]:
@@ -113,41 +101,117 @@ def command_from(body: dict[str, Any], kind: str, ccg: str, scheme: str) -> dict
     return {**body, **said}
 
 
-def _make_view(kind: str, schema: type[schemas.CommandBase], summary: str) -> type[MethodView]:
-    def post(
-        self: MethodView,
-        body: dict[str, Any],
-        ccg: str,
-        scheme: str,
-        idempotency_key: str | None = None,
-        if_match: str | None = None,
-    ) -> Any:
-        command = command_from(body, kind, ccg, scheme)
-        if kind in CASE_COMMANDS:
-            # Refused by the ledger (InvalidCommand, 422) when an If-Match was sent.
-            expected = 0 if request.headers.get("If-Match") is not None else None
-        else:
-            expected = expected_version(ccg, scheme)
-        receipt = ledger().execute(
-            command,
-            actor=current_token().actor,
-            expected_version=expected,
-            idempotency_key=idempotency_key,
-        )
-        headers = {"Idempotent-Replayed": "true"} if receipt.replayed else {}
-        return receipt.to_dict(), 201, headers
-
-    # Named before decorating: the docstring is the OpenAPI summary and description.
-    post.__doc__ = f"{summary}.\n\nBody: a `{kind}` command of docs/contract.md."
-    post = blp.response(
-        201, schemas.Receipt, description="Stored (or, for a retry, stored before)."
-    )(post)
-    headers = schemas.IdempotencyHeaders if kind in CASE_COMMANDS else schemas.WriteHeaders
-    post = blp.arguments(headers, location="headers", as_kwargs=True)(post)
-    post = blp.arguments(schema)(post)
-    post = allow("write", kind)(post)
-    return type(f"{schema.__name__}View", (MethodView,), {"post": post})
+# The docstrings are the OpenAPI summary and description (``allow`` adds who may call).
 
 
-for _kind, (_path, _schema, _summary) in COMMANDS.items():
-    blp.route(f"/{_path}", endpoint=_kind)(_make_view(_kind, _schema, _summary))
+@blp.route("/population", endpoint="population_recorded")
+class PopulationRecordedView(MethodView):
+    @command("population_recorded", cs.PopulationRecorded)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Record the CCG's population.
+
+        Body: a `population_recorded` command of docs/contract.md."""
+        return record("population_recorded", body, **path_and_headers)
+
+
+@blp.route("/local-measures", endpoint="local_measures_selected")
+class LocalMeasuresSelectedView(MethodView):
+    @command("local_measures_selected", cs.LocalMeasuresSelected)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Select the CCG's three local measures.
+
+        Body: a `local_measures_selected` command of docs/contract.md."""
+        return record("local_measures_selected", body, **path_and_headers)
+
+
+@blp.route("/thresholds", endpoint="threshold_agreed")
+class ThresholdAgreedView(MethodView):
+    @command("threshold_agreed", cs.ThresholdAgreed)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Agree an improvement threshold with the CCG.
+
+        Body: a `threshold_agreed` command of docs/contract.md."""
+        return record("threshold_agreed", body, **path_and_headers)
+
+
+@blp.route("/measure-values", endpoint="measure_submitted")
+class MeasureSubmittedView(MethodView):
+    @command("measure_submitted", cs.MeasureSubmitted)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Submit a measure value for a period.
+
+        Body: a `measure_submitted` command of docs/contract.md."""
+        return record("measure_submitted", body, **path_and_headers)
+
+
+@blp.route("/constitution-results", endpoint="constitution_standard_submitted")
+class ConstitutionStandardSubmittedView(MethodView):
+    @command("constitution_standard_submitted", cs.ConstitutionStandardSubmitted)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Record an NHS Constitution standard result.
+
+        Body: a `constitution_standard_submitted` command of docs/contract.md."""
+        return record("constitution_standard_submitted", body, **path_and_headers)
+
+
+@blp.route("/quality-failures", endpoint="quality_failure_flagged")
+class QualityFailureFlaggedView(MethodView):
+    @command("quality_failure_flagged", cs.QualityFailureFlagged)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Flag a serious quality failure.
+
+        Body: a `quality_failure_flagged` command of docs/contract.md."""
+        return record("quality_failure_flagged", body, **path_and_headers)
+
+
+@blp.route("/quality-failure-rescissions", endpoint="quality_failure_rescinded")
+class QualityFailureRescindedView(MethodView):
+    @command("quality_failure_rescinded", cs.QualityFailureRescinded)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Rescind an active quality failure flag.
+
+        Body: a `quality_failure_rescinded` command of docs/contract.md."""
+        return record("quality_failure_rescinded", body, **path_and_headers)
+
+
+@blp.route("/financial-position", endpoint="financial_position_declared")
+class FinancialPositionDeclaredView(MethodView):
+    @command("financial_position_declared", cs.FinancialPositionDeclared)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Declare the year-end financial position.
+
+        Body: a `financial_position_declared` command of docs/contract.md."""
+        return record("financial_position_declared", body, **path_and_headers)
+
+
+# HCAI cases (issue 14): the path's CCG is the one the case is reported against.
+
+
+@blp.route("/hcai-cases", endpoint="hcai_case_reported")
+class HCAICaseReportedView(MethodView):
+    @command("hcai_case_reported", cs.HCAICaseReported)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Report an MRSA case against the patient's CCG of responsibility.
+
+        Body: a `hcai_case_reported` command of docs/contract.md."""
+        return record("hcai_case_reported", body, **path_and_headers)
+
+
+@blp.route("/hcai-case-assignments", endpoint="hcai_case_assigned")
+class HCAICaseAssignedView(MethodView):
+    @command("hcai_case_assigned", cs.HCAICaseAssigned)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Assign (or reassign after challenge) a case by post-infection review.
+
+        Body: a `hcai_case_assigned` command of docs/contract.md."""
+        return record("hcai_case_assigned", body, **path_and_headers)
+
+
+@blp.route("/hcai-case-withdrawals", endpoint="hcai_case_withdrawn")
+class HCAICaseWithdrawnView(MethodView):
+    @command("hcai_case_withdrawn", cs.HCAICaseWithdrawn)
+    def post(self, body: dict[str, Any], **path_and_headers: Any) -> Any:
+        """Withdraw a reported case.
+
+        Body: a `hcai_case_withdrawn` command of docs/contract.md."""
+        return record("hcai_case_withdrawn", body, **path_and_headers)

@@ -16,18 +16,22 @@ ledger's; its errors become problem documents in ``api/problems.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import marshmallow as ma
 from flask import Response, current_app, url_for
 from flask.views import MethodView
 
-from api import determination_schemas as ds
 from api.auth import allow, current_token, known_scheme
-from api.bundle_schemas import EvidenceBundle
 from api.context import ledger
 from api.jsonio import Blueprint
 from api.problems import Problem
-from api.schemas import IdempotencyHeaders
+from api.schemas import appeals as aps
+from api.schemas import determinations as ds
+from api.schemas.bundles import EvidenceBundle
+from api.schemas.common import IdempotencyHeaders
+from api.schemas.parameters import APPEAL, ISSUE, LOCATION, SCHEME
 from api.views.integrity import signer
 from ledger.domain.errors import DecisionUnchanged, NothingRecorded
 from ledger.integrity.signed_head import SigningRefused
@@ -45,28 +49,6 @@ scheme_blp = Blueprint(
     url_prefix="/schemes/<scheme>",
     description="Issuing every CCG's decision in a scheme; appeal counts.",
 )
-
-SCHEME_PARAMETER = {
-    "in": "path",
-    "name": "scheme",
-    "required": True,
-    "schema": {"$ref": "#/components/schemas/SchemeId"},
-}
-ISSUE_PARAMETER = {
-    "in": "path",
-    "name": "issue_id",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "An issued decision of this CCG, e.g. 06F.qp-2013-14.1.",
-}
-APPEAL_PARAMETER = {
-    "in": "path",
-    "name": "appeal_id",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "An appeal of this CCG, e.g. 06F.qp-2013-14.appeal-1.",
-}
-LOCATION = {"Location": {"schema": {"type": "string"}, "description": "Where to read it."}}
 
 
 def document(
@@ -94,6 +76,48 @@ def seen_before(idempotency_key: str | None) -> bool:
     return ledger().store.idempotent_write(current_token().actor, idempotency_key) is not None
 
 
+def writes(
+    bp: Blueprint,
+    action: str,
+    body: type[ma.Schema],
+    answer: type[ma.Schema],
+    description: str,
+    headers: dict[str, Any] | None = None,
+) -> Callable[[Any], Any]:
+    """The decorators of a write: who may, its JSON body, the optional
+    Idempotency-Key, and the 201 answer."""
+
+    def decorate(post: Any) -> Any:
+        post = bp.response(201, answer, headers=headers, description=description)(post)
+        post = bp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)(post)
+        post = bp.arguments(body)(post)
+        return allow(action)(post)
+
+    return decorate
+
+
+def appeal_write(
+    write: Callable[..., dict[str, Any]],
+    ccg: str,
+    scheme: str,
+    appeal_id: str,
+    idempotency_key: str | None = None,
+    **fields: Any,
+) -> Response:
+    """Evidence or a determination on an appeal, as the token's actor: the appeal as it
+    now stands, 201."""
+    replayed = seen_before(idempotency_key)
+    appeal = write(
+        ccg,
+        scheme,
+        appeal_id,
+        actor=current_token().actor,
+        idempotency_key=idempotency_key,
+        **fields,
+    )
+    return document(appeal, 201, replayed=replayed)
+
+
 def issue_location(ccg: str, scheme: str, issue_id: str) -> str:
     return url_for("determinations.issued-decision", ccg=ccg, scheme=scheme, issue_id=issue_id)
 
@@ -103,10 +127,7 @@ def issue_location(ccg: str, scheme: str, issue_id: str) -> str:
 
 @blp.route("/issued-decisions", endpoint="issued-decisions")
 class IssuedDecisionsView(MethodView):
-    @allow("issue-decisions")
-    @blp.arguments(ds.IssueDecision)
-    @blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
-    @blp.response(201, ds.IssuedDecision, headers=LOCATION, description="Issued.")
+    @writes(blp, "issue-decisions", ds.IssueDecision, ds.IssuedDecision, "Issued.", LOCATION)
     def post(
         self, body: dict[str, Any], ccg: str, scheme: str, idempotency_key: str | None = None
     ) -> Response:
@@ -137,12 +158,10 @@ class IssuedDecisionsView(MethodView):
         return document(issued, 201, location, replayed=replayed)
 
 
-@scheme_blp.route("/issued-decisions", endpoint="issued-decisions", parameters=[SCHEME_PARAMETER])
+@scheme_blp.route("/issued-decisions", endpoint="issued-decisions", parameters=[SCHEME])
 class IssueAllView(MethodView):
-    @allow("issue-decisions")
-    @scheme_blp.arguments(ds.IssueAllDecisions)
-    @scheme_blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
-    @scheme_blp.response(201, ds.IssuedAll, description="One issue per CCG, in ODS code order.")
+    @writes(scheme_blp, "issue-decisions", ds.IssueAllDecisions, ds.IssuedAll,
+            "One issue per CCG, in ODS code order.")  # fmt: skip
     def post(
         self, body: dict[str, Any], scheme: str, idempotency_key: str | None = None
     ) -> Response:
@@ -178,7 +197,7 @@ class ChainView(MethodView):
         return document(ledger().determinations.chain(ccg, scheme))
 
 
-@blp.route("/issued-decisions/<issue_id>", endpoint="issued-decision", parameters=[ISSUE_PARAMETER])
+@blp.route("/issued-decisions/<issue_id>", endpoint="issued-decision", parameters=[ISSUE])
 class IssuedDecisionView(MethodView):
     @allow("read-determinations")
     @blp.response(200, ds.IssuedDecision)
@@ -190,7 +209,7 @@ class IssuedDecisionView(MethodView):
 @blp.route(
     "/issued-decisions/<issue_id>/reproduction",
     endpoint="reproduction",
-    parameters=[ISSUE_PARAMETER],
+    parameters=[ISSUE],
 )
 class ReproductionView(MethodView):
     @allow("read-determinations")
@@ -209,7 +228,7 @@ class ReproductionView(MethodView):
         return document(result)
 
 
-@blp.route("/issued-decisions/<issue_id>/bundle", endpoint="bundle", parameters=[ISSUE_PARAMETER])
+@blp.route("/issued-decisions/<issue_id>/bundle", endpoint="bundle", parameters=[ISSUE])
 class BundleView(MethodView):
     @allow("read-determinations")
     @blp.response(200, EvidenceBundle)
@@ -260,16 +279,13 @@ class DecisionDiffView(MethodView):
 @blp.route("/appeals", endpoint="appeals")
 class AppealsView(MethodView):
     @allow("read-determinations")
-    @blp.response(200, ds.AppealList)
+    @blp.response(200, aps.AppealList)
     def get(self, ccg: str, scheme: str) -> Response:
         """The CCG's appeals, oldest first, with evidence, determination and remedy."""
         appeals = ledger().determinations.appeals(ccg, scheme)
         return document({"ccg": ccg, "scheme": scheme, "appeals": appeals})
 
-    @allow("lodge-appeal")
-    @blp.arguments(ds.LodgeAppeal)
-    @blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
-    @blp.response(201, ds.Appeal, headers=LOCATION, description="Lodged.")
+    @writes(blp, "lodge-appeal", aps.LodgeAppeal, aps.Appeal, "Lodged.", LOCATION)
     def post(
         self, body: dict[str, Any], ccg: str, scheme: str, idempotency_key: str | None = None
     ) -> Response:
@@ -294,63 +310,37 @@ class AppealsView(MethodView):
         return document(appeal, 201, location, replayed=replayed)
 
 
-@blp.route("/appeals/<appeal_id>", endpoint="appeal", parameters=[APPEAL_PARAMETER])
+@blp.route("/appeals/<appeal_id>", endpoint="appeal", parameters=[APPEAL])
 class AppealView(MethodView):
     @allow("read-determinations")
-    @blp.response(200, ds.Appeal)
+    @blp.response(200, aps.Appeal)
     def get(self, ccg: str, scheme: str, appeal_id: str) -> Response:
         """One appeal: grounds, evidence, determination and remedy."""
         return document(ledger().determinations.appeal(ccg, scheme, appeal_id))
 
 
-@blp.route("/appeals/<appeal_id>/evidence", endpoint="evidence", parameters=[APPEAL_PARAMETER])
+@blp.route("/appeals/<appeal_id>/evidence", endpoint="evidence", parameters=[APPEAL])
 class EvidenceView(MethodView):
-    @allow("add-evidence")
-    @blp.arguments(ds.AddEvidence)
-    @blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
-    @blp.response(201, ds.Appeal, description="Added; the appeal as it now stands.")
-    def post(
-        self,
-        body: dict[str, Any],
-        ccg: str,
-        scheme: str,
-        appeal_id: str,
-        idempotency_key: str | None = None,
-    ) -> Response:
+    @writes(blp, "add-evidence", aps.AddEvidence, aps.Appeal, "Added; the appeal as it now stands.")
+    def post(self, body: dict[str, Any], **where: Any) -> Response:
         """Add evidence to an open appeal: text, and files by digest.
 
         Each attachment is recorded by SHA-256, size and media type; the bytes
         themselves are kept elsewhere, and the digest proves which file was meant.
         """
-        replayed = seen_before(idempotency_key)
-        appeal = ledger().determinations.add_evidence(
-            ccg,
-            scheme,
-            appeal_id,
+        return appeal_write(
+            ledger().determinations.add_evidence,
             text=body["text"],
             attachments=body.get("attachments"),
-            actor=current_token().actor,
-            idempotency_key=idempotency_key,
+            **where,
         )
-        return document(appeal, 201, replayed=replayed)
 
 
-@blp.route(
-    "/appeals/<appeal_id>/determination", endpoint="determination", parameters=[APPEAL_PARAMETER]
-)
+@blp.route("/appeals/<appeal_id>/determination", endpoint="determination", parameters=[APPEAL])
 class DeterminationView(MethodView):
-    @allow("determine-appeal")
-    @blp.arguments(ds.DetermineAppeal)
-    @blp.arguments(IdempotencyHeaders, location="headers", as_kwargs=True)
-    @blp.response(201, ds.Appeal, description="Determined; the appeal as it now stands.")
-    def post(
-        self,
-        body: dict[str, Any],
-        ccg: str,
-        scheme: str,
-        appeal_id: str,
-        idempotency_key: str | None = None,
-    ) -> Response:
+    @writes(blp, "determine-appeal", aps.DetermineAppeal, aps.Appeal,
+            "Determined; the appeal as it now stands.")  # fmt: skip
+    def post(self, body: dict[str, Any], ccg: str, scheme: str, **where: Any) -> Response:
         """Determine an open appeal: dismissed, or upheld with a remedy.
 
         The remedy is docs/contract.md commands for this CCG (`ccg` and `scheme`
@@ -358,26 +348,23 @@ class DeterminationView(MethodView):
         determination and recorded with the Board's actor. Then issue the
         revised decision with `appeal_id` (POST …/issued-decisions).
         """
-        replayed = seen_before(idempotency_key)
         said = {"ccg": ccg, "scheme": scheme}
         remedy = [{**said, **command} for command in body.get("remedy") or []]
-        appeal = ledger().determinations.determine_appeal(
+        return appeal_write(
+            ledger().determinations.determine_appeal,
             ccg,
             scheme,
-            appeal_id,
             outcome=body["outcome"],
             determination=body["determination"],
             remedy=remedy,
-            actor=current_token().actor,
-            idempotency_key=idempotency_key,
+            **where,
         )
-        return document(appeal, 201, replayed=replayed)
 
 
-@scheme_blp.route("/appeal-counts", endpoint="appeal-counts", parameters=[SCHEME_PARAMETER])
+@scheme_blp.route("/appeal-counts", endpoint="appeal-counts", parameters=[SCHEME])
 class AppealCountsView(MethodView):
     @allow("read-appeal-counts")
-    @scheme_blp.response(200, ds.AppealCounts)
+    @scheme_blp.response(200, aps.AppealCounts)
     def get(self, scheme: str) -> Response:
         """How many appeals there are in the scheme, by status (no CCGs, no grounds)."""
         known_scheme(scheme)

@@ -9,12 +9,12 @@ from typing import Any
 from flask import Response, current_app
 from flask.views import MethodView
 
-from api import schemas
 from api.auth import PUBLIC, allow, tokens
 from api.context import ledger
 from api.jsonio import Blueprint
 from api.problems import Problem
-from api.reports import read_models
+from api.schemas.health import Health, Ready
+from api.views.reports import read_models
 from ledger import projections
 from ledger.integrity.documents import LogDocuments
 from ledger.integrity.signing import SIGNING_KEY_FILE, default_key_file
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 @blp.route("/health", endpoint="health")
 class HealthView(MethodView):
     @allow(PUBLIC)
-    @blp.response(200, schemas.Health)
+    @blp.response(200, Health)
     def get(self) -> dict[str, Any]:
         """The process is up; how far behind the log each read model is; whether the signer signs.
 
@@ -78,7 +78,7 @@ class MetricsView(MethodView):
 @blp.route("/ready", endpoint="ready")
 class ReadyView(MethodView):
     @allow(PUBLIC)
-    @blp.response(200, schemas.Ready)
+    @blp.response(200, Ready)
     @blp.alt_response(503, "SERVICE_UNAVAILABLE")
     def get(self) -> dict[str, Any]:
         """The database answers: the log and the token store can be read."""

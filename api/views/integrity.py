@@ -29,32 +29,41 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import marshmallow as ma
 from flask import Response, current_app
 from flask.views import MethodView
-from marshmallow import fields
 
 from api.auth import acts_for, allow, current_token
 from api.context import ledger
 from api.jsonio import Blueprint
 from api.problems import Problem
-from api.schemas import Document, LogPointer
+from api.schemas.integrity import (
+    CheckpointDocument,
+    ConsistencyProof,
+    ConsistencyQuery,
+    InclusionProof,
+    InclusionQuery,
+    Leaf,
+    VerifierKey,
+)
+from api.schemas.parameters import POSITION
 from ledger.domain.ccgs import ccgs
 from ledger.domain.determinations import determinations_id
 from ledger.domain.record import stream_id
 from ledger.domain.scheme import schemes
 from ledger.integrity.checkpoint import CheckpointError, Signer
-from ledger.integrity.leaf import LeafFormatError, decode_leaf
 from ledger.integrity.documents import (
     DamagedEvent,
     InvalidTreeSize,
     LogDocuments,
     UnknownPosition,
 )
+from ledger.integrity.leaf import LeafFormatError, decode_leaf
 from ledger.integrity.signed_head import SigningRefused
 from ledger.integrity.signing import (
     DEFAULT_ORIGIN,
@@ -74,131 +83,6 @@ blp = Blueprint(
 )
 log = logging.getLogger(__name__)
 _signer_lock = threading.Lock()
-#: Largest tree size or position a query may name (PostgreSQL BIGINT).
-MAX_SIZE = 2**63 - 1
-BASE64 = "Standard base64 (RFC 4648 §4)."
-
-POSITION_PARAMETER = {
-    "in": "path",
-    "name": "position",
-    "required": True,
-    "schema": {"type": "integer", "minimum": 1},
-    "description": "The event's log position (as in receipts, history and decisions).",
-}
-
-
-# -- schemas --------------------------------------------------------------------------
-
-
-def _b64(description: str, **kwargs: Any) -> fields.String:
-    return fields.String(
-        required=True, metadata={"description": f"{description} {BASE64}", **kwargs}
-    )
-
-
-def _size(description: str) -> fields.Integer:
-    return fields.Integer(required=True, metadata={"description": description, "minimum": 0})
-
-
-class CheckpointDocument(Document):
-    """The latest checkpoint: the signed note and its parts."""
-
-    origin = fields.String(required=True, metadata={"description": "The log's name."})
-    tree_size = _size("Events in the log.")
-    root_hash = _b64("The Merkle tree's root hash, as in the note.")
-    log = fields.Nested(
-        LogPointer,
-        required=True,
-        metadata={"description": "The tree head as decision documents give it."},
-    )
-    checkpoint = fields.String(
-        required=True, metadata={"description": "The C2SP signed note, exactly as signed."}
-    )
-    verifier_key = fields.String(
-        required=True, metadata={"description": "The key that checks its signature."}
-    )
-
-
-class VerifierKey(Document):
-    origin = fields.String(required=True, metadata={"description": "The log's name (key name)."})
-    verifier_key = fields.String(
-        required=True,
-        metadata={
-            "description": "`<name>+<key id>+<base64(0x01 ‖ Ed25519 public key)>`: the "
-            "golang.org/x/mod/sumdb/note verifier key string."
-        },
-    )
-    key_id = fields.String(required=True, metadata={"pattern": "^[0-9a-f]{8}$"})
-    algorithm = fields.String(required=True, metadata={"enum": ["Ed25519"]})
-    public_key = _b64("The 32-byte Ed25519 public key.")
-
-
-class InclusionProof(Document):
-    """RFC 9162 §2.1.3: the path from the event's leaf to the root of the tree."""
-
-    position = fields.Integer(required=True, metadata={"description": "The event's position."})
-    leaf_index = _size("The event's leaf index (its rank in the log, from 0).")
-    tree_size = _size("The tree the proof is for.")
-    leaf_hash = _b64("SHA-256(0x00 ‖ leaf bytes) as stored.")
-    inclusion_path = fields.List(fields.String(), required=True, metadata={"description": BASE64})
-    root_hash = _b64("The root of the tree of `tree_size` leaves.")
-
-
-class ConsistencyProof(Document):
-    """RFC 9162 §2.1.4: the tree of `tree_size_2` extends the tree of `tree_size_1`."""
-
-    tree_size_1 = _size("The older tree.")
-    tree_size_2 = _size("The newer tree.")
-    consistency_path = fields.List(fields.String(), required=True, metadata={"description": BASE64})
-    root_hash_1 = _b64("Root of the older tree.")
-    root_hash_2 = _b64("Root of the newer tree.")
-
-
-class LeafFields(Document):
-    position = fields.Integer(required=True)
-    stream_id = fields.String(required=True)
-    version = fields.Integer(required=True)
-    topic = fields.String(required=True)
-    recorded_us = fields.Integer(
-        required=True, metadata={"description": "Microseconds since the Unix epoch."}
-    )
-    previous_hash = fields.String(
-        required=True,
-        allow_none=True,
-        metadata={"description": f"The leaf hash of the stream's previous event. {BASE64}"},
-    )
-    payload = _b64("The stored event state, byte for byte.")
-
-
-class Leaf(Document):
-    """The canonical leaf bytes (format qp-ledger/leaf/v1, docs/integrity.md) of an event."""
-
-    position = fields.Integer(required=True)
-    leaf_index = _size("The event's leaf index.")
-    format = fields.String(required=True, metadata={"enum": ["qp-ledger/leaf/v1"]})
-    encoding = fields.String(required=True, metadata={"enum": ["base64"]})
-    leaf = _b64("The leaf bytes.")
-    leaf_hash = _b64("SHA-256(0x00 ‖ leaf bytes).")
-    fields_ = fields.Nested(LeafFields, data_key="fields", attribute="fields", required=True)
-
-
-class InclusionQuery(ma.Schema):
-    tree_size = fields.Integer(
-        validate=ma.validate.Range(min=1, max=MAX_SIZE),
-        metadata={"description": "The tree to prove inclusion in (default: today's)."},
-    )
-
-
-class ConsistencyQuery(ma.Schema):
-    first = fields.Integer(
-        required=True,
-        validate=ma.validate.Range(min=0, max=MAX_SIZE),
-        metadata={"description": "The older tree size (e.g. a checkpoint you kept)."},
-    )
-    second = fields.Integer(
-        validate=ma.validate.Range(min=0, max=MAX_SIZE),
-        metadata={"description": "The newer tree size (default: today's)."},
-    )
 
 
 # -- collaborators ------------------------------------------------------------------------
@@ -267,12 +151,9 @@ def readable_event(docs: LogDocuments, position: int) -> None:
     if token.role not in ("ccg", "area-team"):
         return  # the Board and auditors read every event (existence: the caller's 404)
     try:
-        _, data = docs.leaf_bytes(position)
+        with refusals():
+            _, data = docs.leaf_bytes(position)
         ccg = ccg_of_stream(decode_leaf(data).stream_id)
-    except UnknownPosition as e:
-        raise _not_found(e) from None
-    except DamagedEvent as e:
-        raise _damaged(e) from None
     except LeafFormatError:
         ccg = None
     if ccg is None or not acts_for(token, ccg):
@@ -285,25 +166,22 @@ def readable_event(docs: LogDocuments, position: int) -> None:
         )
 
 
-def _not_found(error: UnknownPosition) -> Problem:
-    return Problem(
-        404,
-        "unknown-position",
-        error.message,
-        errors=[{"field": "position", "in": "path", "message": error.message}],
-    )
-
-
-def _damaged(error: DamagedEvent) -> Problem:
-    """An event changed outside the ledger so that it cannot even be encoded."""
-    return Problem(409, "damaged-event", error.message)
-
-
-def _invalid(error: InvalidTreeSize) -> Problem:
-    item: dict[str, Any] = {"field": error.field, "message": error.message}
-    if error.allowed is not None:
-        item["allowed"] = error.allowed
-    return Problem(422, "invalid-tree-size", error.message, errors=[item])
+@contextmanager
+def refusals() -> Iterator[None]:
+    """The log's refusals as problem documents (404, 409, 422), naming the field."""
+    try:
+        yield
+    except UnknownPosition as e:
+        item = {"field": "position", "in": "path", "message": e.message}
+        raise Problem(404, "unknown-position", e.message, errors=[item]) from None
+    except DamagedEvent as e:
+        # An event changed outside the ledger so that it cannot even be encoded.
+        raise Problem(409, "damaged-event", e.message) from None
+    except InvalidTreeSize as e:
+        found: dict[str, Any] = {"field": e.field, "message": e.message}
+        if e.allowed is not None:
+            found["allowed"] = e.allowed
+        raise Problem(422, "invalid-tree-size", e.message, errors=[found]) from None
 
 
 # -- views --------------------------------------------------------------------------------
@@ -366,15 +244,11 @@ class ConsistencyView(MethodView):
         Check it with `verify_consistency(first, second, path, root1, root2)`,
         taking the roots from checkpoints you trust, not from this answer.
         """
-        try:
+        with refusals():
             return documents().consistency(first, second)
-        except InvalidTreeSize as e:
-            raise _invalid(e) from None
 
 
-@blp.route(
-    "/events/<int:position>/inclusion", endpoint="inclusion", parameters=[POSITION_PARAMETER]
-)
+@blp.route("/events/<int:position>/inclusion", endpoint="inclusion", parameters=[POSITION])
 class InclusionView(MethodView):
     @allow("read-log-events")
     @blp.arguments(InclusionQuery, location="query", as_kwargs=True)
@@ -388,15 +262,11 @@ class InclusionView(MethodView):
         """
         docs = documents()
         readable_event(docs, position)
-        try:
+        with refusals():
             return docs.inclusion(position, tree_size)
-        except UnknownPosition as e:
-            raise _not_found(e) from None
-        except InvalidTreeSize as e:
-            raise _invalid(e) from None
 
 
-@blp.route("/events/<int:position>/leaf", endpoint="leaf", parameters=[POSITION_PARAMETER])
+@blp.route("/events/<int:position>/leaf", endpoint="leaf", parameters=[POSITION])
 class LeafView(MethodView):
     @allow("read-log-events")
     @blp.response(200, Leaf)
@@ -410,9 +280,5 @@ class LeafView(MethodView):
         """
         docs = documents()
         readable_event(docs, position)
-        try:
+        with refusals():
             return docs.leaf(position)
-        except UnknownPosition as e:
-            raise _not_found(e) from None
-        except DamagedEvent as e:
-            raise _damaged(e) from None

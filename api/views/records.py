@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import marshmallow as ma
 from flask import Response
 from flask.views import MethodView
 
-from api import schemas
 from api.auth import allow
 from api.context import ledger
 from api.etags import json_with_etag
 from api.jsonio import Blueprint
+from api.schemas import parameters
+from api.schemas.records import Decision, DecisionQuery, HCAICaseStory, HistoryPage, HistoryQuery
 
 blp = Blueprint(
     "records",
@@ -20,21 +23,20 @@ blp = Blueprint(
     description="Read a CCG's premium decision and the events behind it.",
 )
 
-ETAG_HEADER = {
-    "ETag": {
-        "schema": {"type": "string"},
-        "description": "Send back as If-Match on a write, or If-None-Match.",
-    }
-}
-IF_NONE_MATCH = [
-    {
-        "in": "header",
-        "name": "If-None-Match",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "An ETag you hold: 304 if the document is unchanged.",
-    }
-]
+
+def with_etag(
+    query: type[ma.Schema], answer: type[ma.Schema], description: str
+) -> Callable[[Any], Any]:
+    """The decorators of a read that answers with an ETag (and 304 for If-None-Match)."""
+
+    def decorate(get: Any) -> Any:
+        get = blp.doc(parameters=parameters.IF_NONE_MATCH)(get)
+        get = blp.alt_response(304, description="Not modified (If-None-Match).")(get)
+        get = blp.response(200, answer, headers=parameters.ETAG, description=description)(get)
+        get = blp.arguments(query, location="query", as_kwargs=True)(get)
+        return allow("read-ccg")(get)
+
+    return decorate
 
 
 def version_at(ccg: str, scheme: str, position: int) -> int:
@@ -46,16 +48,7 @@ def version_at(ccg: str, scheme: str, position: int) -> int:
 
 @blp.route("/decision", endpoint="decision")
 class DecisionView(MethodView):
-    @allow("read-ccg")
-    @blp.arguments(schemas.DecisionQuery, location="query", as_kwargs=True)
-    @blp.response(
-        200,
-        schemas.Decision,
-        headers=ETAG_HEADER,
-        description="The decision document of docs/contract.md.",
-    )
-    @blp.alt_response(304, description="Not modified (If-None-Match).")
-    @blp.doc(parameters=IF_NONE_MATCH)
+    @with_etag(DecisionQuery, Decision, "The decision document of docs/contract.md.")
     def get(
         self, ccg: str, scheme: str, as_of: str | None = None, position: int | None = None
     ) -> Response:
@@ -73,16 +66,7 @@ class DecisionView(MethodView):
 
 @blp.route("/history", endpoint="history")
 class HistoryView(MethodView):
-    @allow("read-ccg")
-    @blp.arguments(schemas.HistoryQuery, location="query", as_kwargs=True)
-    @blp.response(
-        200,
-        schemas.HistoryPage,
-        headers=ETAG_HEADER,
-        description="One page of the record's events, oldest first.",
-    )
-    @blp.alt_response(304, description="Not modified (If-None-Match).")
-    @blp.doc(parameters=IF_NONE_MATCH)
+    @with_etag(HistoryQuery, HistoryPage, "One page of the record's events, oldest first.")
     def get(self, ccg: str, scheme: str, offset: int, limit: int) -> Response:
         """The CCG's events in order, paged: who recorded what, when, and why."""
         total = ledger().stream_version(ccg, scheme)
@@ -107,7 +91,7 @@ class HistoryView(MethodView):
 @blp.route("/hcai-cases/<case_id>", endpoint="hcai-case")
 class HCAICaseView(MethodView):
     @allow("read-ccg")
-    @blp.response(200, schemas.HCAICaseStory, description="The case and its events.")
+    @blp.response(200, HCAICaseStory, description="The case and its events.")
     def get(self, ccg: str, scheme: str, case_id: str) -> dict[str, Any]:
         """An MRSA case reported against this CCG: where it is assigned now, and its story.
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api import schemas
 from api.auth import allow
 from api.jsonio import Blueprint
 from api.problems import Problem
+from api.schemas import parameters
+from api.schemas.reference import CCG, CCGList, CCGQuery, SchemeList
+from api.schemas.reference import Scheme as SchemeDocument
 from ledger.domain.ccgs import ccgs, get_ccg
 from ledger.domain.errors import UnknownScheme
 from ledger.domain.scheme import Scheme, get_scheme, schemes
@@ -63,8 +65,8 @@ def scheme_document(scheme: Scheme) -> dict[str, Any]:
 @blp.route("/ccgs", endpoint="ccgs")
 class CCGsView(MethodView):
     @allow("read-reference")
-    @blp.arguments(schemas.CCGQuery, location="query", as_kwargs=True)
-    @blp.response(200, schemas.CCGList)
+    @blp.arguments(CCGQuery, location="query", as_kwargs=True)
+    @blp.response(200, CCGList)
     def get(self, area_team: str | None = None, region: str | None = None) -> dict[str, Any]:
         """The CCGs, optionally only those of one area team or region."""
         found = [
@@ -76,21 +78,10 @@ class CCGsView(MethodView):
         return {"count": len(found), "ccgs": found}
 
 
-@blp.route(
-    "/ccgs/<ccg>",
-    endpoint="ccg",
-    parameters=[
-        {
-            "in": "path",
-            "name": "ccg",
-            "required": True,
-            "schema": {"$ref": "#/components/schemas/CCGCode"},
-        }
-    ],
-)
+@blp.route("/ccgs/<ccg>", endpoint="ccg", parameters=[parameters.CCG])
 class CCGView(MethodView):
     @allow("read-reference")
-    @blp.response(200, schemas.CCG)
+    @blp.response(200, CCG)
     def get(self, ccg: str) -> dict[str, Any]:
         """One CCG, by ODS code."""
         found = get_ccg(ccg)
@@ -102,27 +93,16 @@ class CCGView(MethodView):
 @blp.route("/schemes", endpoint="schemes")
 class SchemesView(MethodView):
     @allow("read-reference")
-    @blp.response(200, schemas.SchemeList)
+    @blp.response(200, SchemeList)
     def get(self) -> dict[str, Any]:
         """The Quality Premium schemes the ledger knows (each year's rules, as data)."""
         return {"schemes": [scheme_document(s) for s in schemes().values()]}
 
 
-@blp.route(
-    "/schemes/<scheme>",
-    endpoint="scheme",
-    parameters=[
-        {
-            "in": "path",
-            "name": "scheme",
-            "required": True,
-            "schema": {"$ref": "#/components/schemas/SchemeId"},
-        }
-    ],
-)
+@blp.route("/schemes/<scheme>", endpoint="scheme", parameters=[parameters.SCHEME])
 class SchemeView(MethodView):
     @allow("read-reference")
-    @blp.response(200, schemas.Scheme)
+    @blp.response(200, SchemeDocument)
     def get(self, scheme: str) -> dict[str, Any]:
         """One scheme: its measures, shares, criteria and constitution standards."""
         try:

@@ -16,8 +16,6 @@ view declares the ``read-reports`` action for ``api.auth``.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import threading
@@ -26,18 +24,91 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import marshmallow as ma
-from flask import Response, current_app, request
+from flask import current_app, request
 from flask.views import MethodView
+from flask_smorest.pagination import PaginationParameters
 
-from api import report_schemas as rs
 from api.auth import allow
+from api.csvio import CSV_MIMETYPE, csv_response, wants_csv
 from api.jsonio import Blueprint
 from api.problems import Problem
+from api.schemas import reports as rs
+from api.schemas.parameters import PROJECTION_POSITION, header
 from ledger.config import DATABASE_URL
 from ledger.domain.ccgs import get_ccg
 from ledger.projections import Page, ReadModelNotReady, ReadModels, projection_lag
+from ledger.projections.read import MAX_PAGE_SIZE
 
-blp = Blueprint(
+#: Role action every report view declares (api.auth.READERS must list who may).
+ACTION = "read-reports"
+#: Seconds a request with ``min_position`` waits for the read models (config key).
+WAIT_SETTING = "QP_LEDGER_REPORTS_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 2.0
+_lock = threading.Lock()
+T = TypeVar("T")
+
+PAGINATION_HEADERS = {
+    "X-Pagination": header(
+        "JSON: total, total_pages, first_page, last_page, page, previous_page, next_page."
+    ),
+    "Link": header("RFC 8288 first/prev/next/last links."),
+}
+#: X-Pagination's page numbers -> the Link relation of each.
+LINK_RELATIONS = {
+    "first_page": "first",
+    "last_page": "last",
+    "previous_page": "prev",
+    "next_page": "next",
+}
+CSV_DOC = {"description": "The same rows as CSV (send Accept: text/csv); header row first."}
+
+
+class ReportBlueprint(Blueprint):
+    """flask-smorest's ``paginate``, as the reports have always answered.
+
+    The library counts the pages (``_make_pagination_metadata``) from the
+    ``item_count`` a view sets on its ``pagination_parameters``. Three things
+    stay ours, because the library's would change what clients see:
+
+    * the page parameters are checked and documented by the view's query schema
+      (``PagedQuery``): the library's own schema has no upper bound on ``page``
+      (a page past 1,000,000 would reach the database as a huge offset instead
+      of a 422) nor descriptions, and two schemas on the query string cannot
+      both refuse unknown parameters, which the reports do (docs/projections.md);
+    * ``X-Pagination`` stays compact JSON, and comes with an RFC 8288 ``Link``;
+    * the headers stay documented as strings: the value is JSON text, which an
+      OpenAPI object schema for a header would describe as ``key,value,…``.
+    """
+
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": MAX_PAGE_SIZE}
+
+    def _set_pagination_metadata(
+        self, page_params: PaginationParameters, result: Any, headers: Any
+    ) -> tuple[Any, dict[str, str]]:
+        meta = self._make_pagination_metadata(
+            page_params.page, page_params.page_size, page_params.item_count
+        )
+        headers = dict(headers or {})
+        headers[self.PAGINATION_HEADER_NAME] = json.dumps(meta, separators=(",", ":"))
+        links = [
+            f'<{_link(meta[k])}>; rel="{rel}"' for k, rel in LINK_RELATIONS.items() if k in meta
+        ]
+        if links:
+            headers["Link"] = ", ".join(links)
+        return result, headers
+
+    def _prepare_pagination_doc(
+        self, doc: dict[str, Any], doc_info: dict[str, Any], **kwargs: Any
+    ) -> dict[str, Any]:
+        # Only the headers: the query schema documents the page parameters.
+        if doc_info.get("pagination"):
+            for status in doc_info.get("success_status_codes", []):
+                response = doc["responses"][status]
+                response["headers"] = {**response.get("headers", {}), **PAGINATION_HEADERS}
+        return doc
+
+
+blp = ReportBlueprint(
     "reports",
     __name__,
     url_prefix="/reports",
@@ -45,28 +116,11 @@ blp = Blueprint(
     "attainment. Paged, filterable, JSON or CSV.",
 )
 
-#: Role action every report view declares (api.auth.READERS must list who may).
-ACTION = "read-reports"
-#: Seconds a request with ``min_position`` waits for the read models (config key).
-WAIT_SETTING = "QP_LEDGER_REPORTS_WAIT_SECONDS"
-DEFAULT_WAIT_SECONDS = 2.0
-CSV_MIMETYPE = "text/csv"
-_lock = threading.Lock()
-T = TypeVar("T")
 
-PAGE_HEADERS = {
-    "X-Pagination": {
-        "description": "JSON: total, total_pages, first_page, last_page, page, "
-        "previous_page, next_page.",
-        "schema": {"type": "string"},
-    },
-    "X-Projection-Position": {
-        "description": "The log position the figures reflect.",
-        "schema": {"type": "integer"},
-    },
-    "Link": {"description": "RFC 8288 first/prev/next/last links.", "schema": {"type": "string"}},
-}
-CSV_DOC = {"description": "The same rows as CSV (send Accept: text/csv); header row first."}
+def _link(page: int) -> str:
+    args = request.args.to_dict(flat=True)
+    args["page"] = str(page)
+    return f"{request.base_url}?{urlencode(args)}"
 
 
 def read_models() -> ReadModels:
@@ -80,6 +134,13 @@ def read_models() -> ReadModels:
                 url = getattr(ledger, "database_url", None) or current_app.config[DATABASE_URL]
                 found = current_app.extensions["qp_ledger_reports"] = ReadModels(url)
     return found
+
+
+def _wait_seconds() -> float:
+    configured = current_app.config.get(WAIT_SETTING)
+    if configured is None:
+        configured = os.environ.get(WAIT_SETTING, "").strip() or DEFAULT_WAIT_SECONDS
+    return float(configured)
 
 
 def reading(names: Sequence[str], min_position: int | None, query: Callable[[], T]) -> T:
@@ -103,11 +164,7 @@ def reading(names: Sequence[str], min_position: int | None, query: Callable[[], 
                         }
                     ],
                 )
-            configured = current_app.config.get(WAIT_SETTING)
-            if configured is None:
-                configured = os.environ.get(WAIT_SETTING, "").strip() or DEFAULT_WAIT_SECONDS
-            timeout = float(configured)
-            reached, position = models.wait_for(min_position, names, timeout)
+            reached, position = models.wait_for(min_position, names, _wait_seconds())
             if not reached:
                 raise Problem(
                     503,
@@ -122,95 +179,61 @@ def reading(names: Sequence[str], min_position: int | None, query: Callable[[], 
         raise Problem(503, "not-ready", e.message, headers={"Retry-After": "5"}) from None
 
 
-def wants_csv() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", CSV_MIMETYPE])
-    return best == CSV_MIMETYPE
+def paged(
+    read_model: str,
+    min_position: int | None,
+    params: PaginationParameters,
+    query: Callable[..., Page],
+    schema: ma.Schema,
+    filename: str,
+    *args: Any,
+    **filters: Any,
+) -> Any:
+    """One page of a read model, as JSON (through the view's response schema) or CSV.
 
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    # A cell a spreadsheet would run as a formula is quoted as text (OWASP CSV injection).
-    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-def to_csv(rows: list[dict[str, Any]], schema: ma.Schema) -> str:
-    """RFC 4180 CSV: a header row, then one line per row, CRLF line ends."""
-    columns = list(schema.fields)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return out.getvalue()
-
-
-def _link(page: int) -> str:
-    args = request.args.to_dict(flat=True)
-    args["page"] = str(page)
-    return f"{request.base_url}?{urlencode(args)}"
-
-
-def page_headers(page: Page) -> dict[str, str]:
-    total_pages = (page.total + page.page_size - 1) // page.page_size
-    meta: dict[str, int] = {"total": page.total, "total_pages": total_pages}
-    links = []
-    if total_pages:
-        meta.update(first_page=1, last_page=total_pages)
-        links += [f'<{_link(1)}>; rel="first"', f'<{_link(total_pages)}>; rel="last"']
-        if page.page <= total_pages:
-            meta["page"] = page.page
-        if 1 < page.page <= total_pages:
-            meta["previous_page"] = page.page - 1
-            links.append(f'<{_link(page.page - 1)}>; rel="prev"')
-        if page.page < total_pages:
-            meta["next_page"] = page.page + 1
-            links.append(f'<{_link(page.page + 1)}>; rel="next"')
-    headers = {
-        "X-Pagination": json.dumps(meta, separators=(",", ":")),
-        "X-Projection-Position": str(page.position),
-    }
-    if links:
-        headers["Link"] = ", ".join(links)
-    return headers
-
-
-def respond(page: Page, schema: ma.Schema, filename: str) -> Any:
-    """The page as JSON (through the view's response schema) or as CSV."""
-    headers = page_headers(page)
+    ``paginate`` turns ``params.item_count`` into the X-Pagination and Link headers.
+    """
+    page = reading(
+        [read_model],
+        min_position,
+        lambda: query(*args, page=params.page, page_size=params.page_size, **filters),
+    )
+    params.item_count = page.total
+    headers = {"X-Projection-Position": str(page.position), "Vary": "Accept"}
     if wants_csv():
-        body = to_csv(schema.dump(page.items, many=True), schema)
-        response = Response(body, mimetype=CSV_MIMETYPE)
-        response.headers["Content-Type"] = "text/csv; charset=utf-8; header=present"
-        response.headers["Content-Disposition"] = f'inline; filename="{filename}.csv"'
-        response.headers["Vary"] = "Accept"
+        response = csv_response(page.items, schema, f'inline; filename="{filename}.csv"')
         response.headers.update(headers)
         return response
-    return page.items, 200, {**headers, "Vary": "Accept"}
+    return page.items, 200, headers
+
+
+def _paged_view(query: type[ma.Schema], rows: type[ma.Schema]) -> Callable[[Any], Any]:
+    """The decorators of a paged report's GET: role, query, JSON and CSV rows, pages."""
+
+    def decorate(view: Any) -> Any:
+        view = blp.paginate()(view)
+        view = blp.alt_response(503, "SERVICE_UNAVAILABLE")(view)
+        view = blp.alt_response(
+            200, schema=rows(many=True), content_type=CSV_MIMETYPE, success=True, **CSV_DOC
+        )(view)
+        view = blp.response(200, rows(many=True), headers=dict(PROJECTION_POSITION))(view)
+        view = blp.arguments(query, location="query", as_kwargs=True, unknown=ma.RAISE)(view)
+        return allow(ACTION)(view)
+
+    return decorate
 
 
 @blp.route("/decisions", endpoint="decisions")
 class DecisionsView(MethodView):
-    @allow(ACTION)
-    @blp.arguments(rs.DecisionListQuery, location="query", as_kwargs=True, unknown=ma.RAISE)
-    @blp.response(200, rs.DecisionRow(many=True), headers=PAGE_HEADERS)
-    @blp.alt_response(200, schema=rs.DecisionRow(many=True), content_type=CSV_MIMETYPE,
-                      success=True, **CSV_DOC)  # fmt: skip
-    @blp.alt_response(503, "SERVICE_UNAVAILABLE")
-    def get(self, page: int, page_size: int, min_position: int | None = None,
-            **filters: Any) -> Any:  # fmt: skip
+    @_paged_view(rs.DecisionListQuery, rs.DecisionRow)
+    def get(
+        self, pagination_parameters: PaginationParameters, min_position: int | None = None,
+        **filters: Any,
+    ) -> Any:  # fmt: skip
         """Each CCG's current decision: filter by scheme, area team, region, status; sort; page."""
-        result = reading(
-            ["decisions"],
-            min_position,
-            lambda: read_models().decisions(page=page, page_size=page_size, **filters),
-        )
-        return respond(result, rs.DecisionRow(), "decisions")
+        models = read_models()
+        return paged("decisions", min_position, pagination_parameters, models.decisions,
+                     rs.DecisionRow(), "decisions", **filters)  # fmt: skip
 
 
 @blp.route("/ccgs/<ccg>/decision", endpoint="ccg-decision")
@@ -220,7 +243,7 @@ class CCGDecisionView(MethodView):
     @blp.response(
         200,
         description="The decision document of docs/contract.md, from the read model.",
-        headers={"X-Projection-Position": PAGE_HEADERS["X-Projection-Position"]},
+        headers=PROJECTION_POSITION,
     )
     @blp.alt_response(404, "NOT_FOUND")
     @blp.alt_response(503, "SERVICE_UNAVAILABLE")
@@ -241,61 +264,44 @@ class CCGDecisionView(MethodView):
 
 @blp.route("/ccgs/<ccg>/timeline", endpoint="ccg-timeline")
 class TimelineView(MethodView):
-    @allow(ACTION)
-    @blp.arguments(rs.TimelineQuery, location="query", as_kwargs=True, unknown=ma.RAISE)
-    @blp.response(200, rs.TimelineRow(many=True), headers=PAGE_HEADERS)
-    @blp.alt_response(200, schema=rs.TimelineRow(many=True), content_type=CSV_MIMETYPE,
-                      success=True, **CSV_DOC)  # fmt: skip
+    @_paged_view(rs.TimelineQuery, rs.TimelineRow)
     @blp.alt_response(404, "NOT_FOUND")
-    @blp.alt_response(503, "SERVICE_UNAVAILABLE")
-    def get(self, ccg: str, scheme: str, page: int, page_size: int,
-            min_position: int | None = None) -> Any:  # fmt: skip
+    def get(
+        self, ccg: str, scheme: str, pagination_parameters: PaginationParameters,
+        min_position: int | None = None,
+    ) -> Any:  # fmt: skip
         """Every change of a CCG's payable amount or status, with the event that caused it."""
         _known(ccg)
-        result = reading(
-            ["decisions"],
-            min_position,
-            lambda: read_models().timeline(ccg, scheme, page=page, page_size=page_size),
-        )
-        return respond(result, rs.TimelineRow(), f"timeline-{ccg}")
+        models = read_models()
+        return paged("decisions", min_position, pagination_parameters, models.timeline,
+                     rs.TimelineRow(), f"timeline-{ccg}", ccg, scheme)  # fmt: skip
 
 
 @blp.route("/summaries", endpoint="summaries")
 class SummariesView(MethodView):
-    @allow(ACTION)
-    @blp.arguments(rs.SummaryQuery, location="query", as_kwargs=True, unknown=ma.RAISE)
-    @blp.response(200, rs.SummaryRow(many=True), headers=PAGE_HEADERS)
-    @blp.alt_response(200, schema=rs.SummaryRow(many=True), content_type=CSV_MIMETYPE,
-                      success=True, **CSV_DOC)  # fmt: skip
-    @blp.alt_response(503, "SERVICE_UNAVAILABLE")
-    def get(self, page: int, page_size: int, min_position: int | None = None,
-            **filters: Any) -> Any:  # fmt: skip
+    @_paged_view(rs.SummaryQuery, rs.SummaryRow)
+    def get(
+        self, pagination_parameters: PaginationParameters, min_position: int | None = None,
+        **filters: Any,
+    ) -> Any:  # fmt: skip
         """Totals by England, region or area team: CCGs by status, payable, share of the pot."""
-        result = reading(
-            ["summaries"],
-            min_position,
-            lambda: read_models().summaries(page=page, page_size=page_size, **filters),
-        )
-        return respond(result, rs.SummaryRow(), f"summaries-{filters.get('group_by')}")
+        models = read_models()
+        filename = f"summaries-{filters.get('group_by')}"
+        return paged("summaries", min_position, pagination_parameters, models.summaries,
+                     rs.SummaryRow(), filename, **filters)  # fmt: skip
 
 
 @blp.route("/attainment", endpoint="attainment")
 class AttainmentView(MethodView):
-    @allow(ACTION)
-    @blp.arguments(rs.AttainmentQuery, location="query", as_kwargs=True, unknown=ma.RAISE)
-    @blp.response(200, rs.AttainmentRow(many=True), headers=PAGE_HEADERS)
-    @blp.alt_response(200, schema=rs.AttainmentRow(many=True), content_type=CSV_MIMETYPE,
-                      success=True, **CSV_DOC)  # fmt: skip
-    @blp.alt_response(503, "SERVICE_UNAVAILABLE")
-    def get(self, page: int, page_size: int, min_position: int | None = None,
-            **filters: Any) -> Any:  # fmt: skip
+    @_paged_view(rs.AttainmentQuery, rs.AttainmentRow)
+    def get(
+        self, pagination_parameters: PaginationParameters, min_position: int | None = None,
+        **filters: Any,
+    ) -> Any:  # fmt: skip
         """Measures and constitution standards: CCGs that met each, did not, or are pending."""
-        result = reading(
-            ["attainment"],
-            min_position,
-            lambda: read_models().attainment(page=page, page_size=page_size, **filters),
-        )
-        return respond(result, rs.AttainmentRow(), "attainment")
+        models = read_models()
+        return paged("attainment", min_position, pagination_parameters, models.attainment,
+                     rs.AttainmentRow(), "attainment", **filters)  # fmt: skip
 
 
 @blp.route("/status", endpoint="status")

@@ -1,4 +1,4 @@
-"""The reporting API (api/reports.py) on both backends: filters, sorting, paging, CSV,
+"""The reporting API (api/views/reports.py) on both backends: filters, sorting, paging, CSV,
 read-your-writes, and who may read it."""
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def sqlite_app(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fla
 
 
 def make_app(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    from api import auth, create_app, reports
+    from api import auth, create_app
+    from api.views import reports
 
     if "read-reports" not in auth.READERS:
         monkeypatch.setitem(auth.READERS, "read-reports", REPORT_READERS)
