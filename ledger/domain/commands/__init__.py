@@ -13,7 +13,7 @@ Either way a rejected command stores nothing.
 
 A new command: a dataclass in ``record.py`` with its ``type``, fields,
 ``parse`` and ``apply_to``, an ``@event`` method on the aggregate that
-``apply_to`` calls, and its entry in ``RECORD_COMMANDS``.
+``apply_to`` calls, and its line in ``registry.COMMANDS``.
 """
 
 from __future__ import annotations

@@ -193,6 +193,3 @@ class WithdrawCase(CaseCommand):
         case.check_open("withdrawn again")
         case.withdraw(actor, reason)
         return CaseMove(case, leaving, None, "withdrawn")
-
-
-CASE_COMMANDS = (ReportCase, AssignCase, WithdrawCase)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ledger.domain.errors import InvalidCommand, UnknownMeasure
 from ledger.domain.jsontext import text_problem
-from ledger.domain.scheme import Scheme
+from ledger.domain.scheme import Criterion, Scheme
 
 MAX_TEXT = 2000
 #: A local measure's name is a column of the read models (VARCHAR(200)): a longer
@@ -130,7 +130,9 @@ def period(raw: dict[str, Any], scheme: Scheme) -> str:
     return str(name)
 
 
-def measure_and_criterion(raw: dict[str, Any], scheme: Scheme) -> tuple[str, str]:
+def measure_and_criterion(raw: dict[str, Any], scheme: Scheme) -> tuple[str, str, Criterion | None]:
+    """The measure and criterion named, and the criterion as the scheme defines it
+    (``None`` for a local measure's: the CCG names it when it selects the measure)."""
     measure_id = text(raw, "measure")
     criterion_id = text(raw, "criterion")
     measure = scheme.measure(measure_id)
@@ -140,10 +142,11 @@ def measure_and_criterion(raw: dict[str, Any], scheme: Scheme) -> tuple[str, str
             field="measure",
             allowed=[m.id for m in scheme.measures],
         )
-    if not measure.local and measure.criterion(criterion_id) is None:
+    spec = measure.criterion(criterion_id)
+    if not measure.local and spec is None:
         raise UnknownMeasure(
             f"criterion: unknown criterion {criterion_id!r} for measure {measure_id}",
             field="criterion",
             allowed=[c.id for c in measure.criteria],
         )
-    return str(measure_id), str(criterion_id)
+    return str(measure_id), str(criterion_id), spec

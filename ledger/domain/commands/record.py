@@ -136,8 +136,7 @@ class AgreeThreshold(Command):
 
     @classmethod
     def parse(cls, raw: dict[str, Any], scheme: Scheme) -> Self:
-        measure, criterion = measure_and_criterion(raw, scheme)
-        fixed = scheme.measure(measure).criterion(criterion)  # type: ignore[union-attr]
+        measure, criterion, fixed = measure_and_criterion(raw, scheme)
         if fixed is not None and fixed.fixed_target is not None:
             raise RuleViolation(
                 f"criterion: {measure}/{criterion} has a target fixed by the scheme "
@@ -170,8 +169,7 @@ class SubmitMeasure(Command):
 
     @classmethod
     def parse(cls, raw: dict[str, Any], scheme: Scheme) -> Self:
-        measure, criterion = measure_and_criterion(raw, scheme)
-        spec = scheme.measure(measure).criterion(criterion)  # type: ignore[union-attr]
+        measure, criterion, spec = measure_and_criterion(raw, scheme)
         if spec is not None and spec.derived_from_cases is not None:
             raise RuleViolation(
                 f"criterion: {measure}/{criterion} is counted from the {spec.derived_from_cases} "
@@ -279,15 +277,3 @@ class DeclareFinancialPosition(Command):
 
     def apply_to(self, record: CCGPremiumRecord, actor: str, reason: str | None) -> None:
         record.declare_financial_position(self.outturn, self.amount_pence, actor, reason)
-
-
-RECORD_COMMANDS = (
-    RecordPopulation,
-    SelectLocalMeasures,
-    AgreeThreshold,
-    SubmitMeasure,
-    SubmitConstitutionStandard,
-    FlagQualityFailure,
-    RescindQualityFailure,
-    DeclareFinancialPosition,
-)

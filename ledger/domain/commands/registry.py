@@ -6,14 +6,40 @@ from typing import Any
 
 from ledger.domain.ccgs import ccgs, get_ccg
 from ledger.domain.commands.base import COMMON_FIELDS, Command
-from ledger.domain.commands.cases import CASE_COMMANDS
+from ledger.domain.commands.cases import AssignCase, ReportCase, WithdrawCase
 from ledger.domain.commands.fields import text
-from ledger.domain.commands.record import RECORD_COMMANDS
+from ledger.domain.commands.record import (
+    AgreeThreshold,
+    DeclareFinancialPosition,
+    FlagQualityFailure,
+    RecordPopulation,
+    RescindQualityFailure,
+    SelectLocalMeasures,
+    SubmitConstitutionStandard,
+    SubmitMeasure,
+)
 from ledger.domain.errors import InvalidCommand, UnknownCCG
 from ledger.domain.scheme import get_scheme
 
-#: type -> its command class, in the contract's order.
-COMMANDS: dict[str, type[Command]] = {c.type: c for c in (*RECORD_COMMANDS, *CASE_COMMANDS)}
+#: type -> its command class, in the contract's order (docs/contract.md). A new
+#: command is one class in record.py (or cases.py) and one line here.
+COMMANDS: dict[str, type[Command]] = {
+    command.type: command
+    for command in (
+        RecordPopulation,
+        SelectLocalMeasures,
+        AgreeThreshold,
+        SubmitMeasure,
+        SubmitConstitutionStandard,
+        FlagQualityFailure,
+        RescindQualityFailure,
+        DeclareFinancialPosition,
+        # HCAI cases (ledger/domain/cases.py): ``ccg`` is the patient's CCG of responsibility.
+        ReportCase,
+        AssignCase,
+        WithdrawCase,
+    )
+}
 COMMAND_TYPES = tuple(COMMANDS)
 #: type -> (required fields, optional fields) beyond the common ones
 COMMAND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
