@@ -11,7 +11,14 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
-from api.schemas.common import Body, Document, nullable_text, optional_text, required_text
+from api.schemas.common import (
+    Body,
+    Document,
+    RecordDocument,
+    nullable_text,
+    optional_text,
+    required_text,
+)
 from ledger.domain.commands import COMMAND_TYPES
 from ledger.domain.determinations import OUTCOMES
 
@@ -106,9 +113,7 @@ class RemedyEvent(Document):
     position = fields.Integer(required=True)
 
 
-class Appeal(Document):
-    ccg = fields.String(required=True)
-    scheme = fields.String(required=True)
+class Appeal(RecordDocument):
     appeal_id = fields.String(
         required=True, metadata={"description": "e.g. 06F.qp-2013-14.appeal-1"}
     )
@@ -129,9 +134,7 @@ class Appeal(Document):
     revised_by = nullable_text("The revised issue that followed an upheld appeal.")
 
 
-class AppealList(Document):
-    ccg = fields.String(required=True)
-    scheme = fields.String(required=True)
+class AppealList(RecordDocument):
     appeals = fields.List(fields.Nested(Appeal), required=True)
 
 

@@ -83,6 +83,13 @@ class Document(ma.Schema):
         unknown = ma.INCLUDE
 
 
+class RecordDocument(Document):
+    """A document about one CCG's record in one scheme: they come first."""
+
+    ccg = fields.String(required=True)
+    scheme = fields.String(required=True)
+
+
 def nullable_number(**kwargs: Any) -> ExactNumber:
     return ExactNumber(allow_none=True, **kwargs)
 

@@ -19,6 +19,7 @@ from api.schemas.common import (
     Document,
     EventRef,
     LogPointer,
+    RecordDocument,
     nullable_text,
     optional_text,
 )
@@ -161,11 +162,9 @@ class IssuedAll(Document):
     )
 
 
-class Chain(Document):
+class Chain(RecordDocument):
     """Everything issued to a CCG and every appeal, oldest first."""
 
-    ccg = fields.String(required=True)
-    scheme = fields.String(required=True)
     issued = fields.List(fields.Nested(IssuedSummary), required=True)
     appeals = fields.List(fields.Nested(Appeal), required=True)
 

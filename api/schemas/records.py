@@ -5,7 +5,14 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
-from api.schemas.common import Document, EventRef, LogPointer, event_refs, nullable_number
+from api.schemas.common import (
+    Document,
+    EventRef,
+    LogPointer,
+    RecordDocument,
+    event_refs,
+    nullable_number,
+)
 
 
 class CaseLine(Document):
@@ -99,11 +106,9 @@ class Deduction(Document):
     events = event_refs()
 
 
-class Decision(Document):
+class Decision(RecordDocument):
     """The decision document of docs/contract.md, as `qp-ledger decision --json` prints it."""
 
-    ccg = fields.String(required=True)
-    scheme = fields.String(required=True)
     as_of = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
     position = fields.Integer(required=True)
     status = fields.String(required=True, metadata={"enum": ["final", "provisional"]})
@@ -163,9 +168,7 @@ class HistoryEvent(Document):
     )
 
 
-class HistoryPage(Document):
-    ccg = fields.String(required=True)
-    scheme = fields.String(required=True)
+class HistoryPage(RecordDocument):
     offset = fields.Integer(required=True)
     limit = fields.Integer(required=True)
     total = fields.Integer(required=True, metadata={"description": "Events in the record."})
