@@ -80,7 +80,6 @@ def export(
     \b
         qp-ledger bundle export 06F 06F.qp-2013-14.1 --scheme qp-2013-14 --out 06F.bundle.json
     """
-    from ledger.integrity.signed_head import SigningRefused
     from ledger.service.application import QPLedger
     from ledger.service.bundles import export_bundle
 
@@ -88,10 +87,8 @@ def export(
     try:
         ledger.determinations.issued_decision(ccg, scheme, issue_id)  # before making any key
         signer = signer_for(ledger.database_url, key_file, origin)
-        try:
-            document = export_bundle(ledger, signer, ccg, scheme, issue_id)
-        except SigningRefused as e:
-            raise Refused(e.message) from None
+        # A log that no longer extends the last signed head: SigningRefused, exit 1.
+        document = export_bundle(ledger, signer, ccg, scheme, issue_id)
     finally:
         ledger.close()
     write_whole(out, json.dumps(document, indent=1, ensure_ascii=False).encode("utf-8") + b"\n")
