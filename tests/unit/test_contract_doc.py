@@ -1,7 +1,7 @@
 """docs/contract.md says what the code does: the page users script against cannot drift.
 
 Read from the page itself (its tables and examples), compared with the parser
-(``ledger.commands``) and the shipped scheme file — in both directions, so a
+(``ledger.domain.commands``) and the shipped scheme file — in both directions, so a
 new command field or measure that the page does not list fails here too. The
 decision document's keys are checked against a real decision in
 tests/integration/test_contract_doc_decision.py. Every reference to the

@@ -2,7 +2,7 @@
 
 docs/contract.md: a line that is not UTF-8, not one JSON object, nested too
 deeply, holds a duplicate key or a lone surrogate is one rejected line. The
-reader (ledger/domain/jsontext.py) and the command parser (ledger/domain/commands.py) are
+reader (ledger/domain/jsontext.py) and the command parser (ledger/domain/commands/) are
 checked here; that the other lines of the same import are stored is checked
 on both databases in tests/integration/test_hostile_input.py.
 """
