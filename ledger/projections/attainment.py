@@ -13,12 +13,11 @@ import json
 from collections import Counter
 from typing import Any
 
-from eventsourcing.persistence import Tracking
 from sqlalchemy import Column, MetaData, String, Table, Text
 
-from ledger.projections.projection import EventInfo, HasDocument, Pending, ReadModelProjection
 from ledger.projections.totals import (
     Contributions,
+    GroupTotalsProjection,
     GroupTotalsView,
     bigints,
     groups_table,
@@ -41,22 +40,6 @@ def states(document: dict[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
-def member_row(document: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **member_key(document),
-        "states": json.dumps(states(document), sort_keys=True, separators=(",", ":")),
-    }
-
-
-def contributions(member: dict[str, Any]) -> Contributions:
-    """Per (kind, item), this CCG's contribution to the counts."""
-    out: Contributions = {}
-    for item, (state, earned) in json.loads(member["states"]).items():
-        kind, item_id = item.split(":", 1)
-        out[kind, item_id] = Counter({"ccgs": 1, state: 1, "earned_pence": int(earned)})
-    return out
-
-
 def define_tables(metadata: MetaData, prefix: str) -> dict[str, Table]:
     members = members_table(metadata, prefix, Column("states", Text, nullable=False))
     items = [
@@ -72,21 +55,29 @@ class AttainmentView(GroupTotalsView):
 
     name = "attainment"
     define_tables = staticmethod(define_tables)
-    member_row = staticmethod(member_row)
-    contributions = staticmethod(contributions)
     item_keys = ("kind", "item")
     counters = COUNTERS
 
+    @staticmethod
+    def member_row(document: dict[str, Any]) -> dict[str, Any]:
+        states_text = json.dumps(states(document), sort_keys=True, separators=(",", ":"))
+        return {**member_key(document), "states": states_text}
 
-class AttainmentProjection(ReadModelProjection[AttainmentView]):
+    @staticmethod
+    def contributions(member: dict[str, Any]) -> Contributions:
+        """Per (kind, item), this CCG's contribution to the counts."""
+        out: Contributions = {}
+        for item, (state, earned) in json.loads(member["states"]).items():
+            kind, item_id = item.split(":", 1)
+            out[kind, item_id] = Counter({"ccgs": 1, state: 1, "earned_pence": int(earned)})
+        return out
+
+
+class AttainmentProjection(GroupTotalsProjection[AttainmentView]):
     """Keeps measure and standard attainment across CCGs."""
 
     name = "attainment"
-    every_decision = False
     view_class = AttainmentView
-
-    def show(self, decision: HasDocument, event: EventInfo, tracking: Tracking) -> None:
-        self.view.record_member(Pending(event.key, decision), tracking)
 
 
 expected_rows = AttainmentView.expected_rows

@@ -55,6 +55,14 @@ SETUP_LOCK = 0x51504C4544474552  # "QPLEDGER"
 REBUILD_LOCK = 0x5150524542554900
 
 
+def ccg_key() -> list[Column[Any]]:
+    """The key of every per-CCG read-model row (new columns each call: a column has one table)."""
+    return [
+        Column("scheme", String(32), primary_key=True),
+        Column("ccg", String(8), primary_key=True),
+    ]
+
+
 def now_us() -> int:
     return time.time_ns() // 1000
 

@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from ledger.domain.ccgs import get_ccg
-from ledger.projections.database import BIG
+from ledger.projections.database import BIG, ccg_key
 from ledger.projections.projection import EventInfo, HasDocument, ReadModelProjection
 from ledger.projections.view import ReadModelView, insert_rows, upsert
 
@@ -127,8 +127,7 @@ def define_tables(metadata: MetaData, prefix: str) -> dict[str, Table]:
     current = Table(
         prefix + "current",
         metadata,
-        Column("scheme", String(32), primary_key=True),
-        Column("ccg", String(8), primary_key=True),
+        *ccg_key(),
         Column("ccg_name", String(200), nullable=False),
         Column("area_team_code", String(16), nullable=False),
         Column("area_team_name", String(200), nullable=False),
@@ -159,8 +158,7 @@ def define_tables(metadata: MetaData, prefix: str) -> dict[str, Table]:
     components = Table(
         prefix + "components",
         metadata,
-        Column("scheme", String(32), primary_key=True),
-        Column("ccg", String(8), primary_key=True),
+        *ccg_key(),
         Column("measure", String(64), primary_key=True),
         Column("ordinal", Integer, nullable=False),
         Column("share", String(32), nullable=False),
@@ -171,8 +169,7 @@ def define_tables(metadata: MetaData, prefix: str) -> dict[str, Table]:
     timeline = Table(
         prefix + "timeline",
         metadata,
-        Column("scheme", String(32), primary_key=True),
-        Column("ccg", String(8), primary_key=True),
+        *ccg_key(),
         Column("position", BIG, primary_key=True, autoincrement=False),
         Column("recorded_at", String(32), nullable=False),
         Column("event_type", String(64), nullable=False),

@@ -246,14 +246,9 @@ class ReadModels:
         page_size: int = 50,
     ) -> Page:
         """Totals per area team, region or England: CCGs by status, payable, share of the pot."""
+        share_paid = ("share_of_maximum_paid", "payable_pence", "maximum_pence")
         return self._groups(
-            "summaries",
-            SUMMARY_FIELDS,
-            group_by,
-            {"scheme": scheme},
-            page,
-            page_size,
-            ("share_of_maximum_paid", "payable_pence", "maximum_pence"),
+            "summaries", SUMMARY_FIELDS, share_paid, group_by, page, page_size, scheme=scheme
         )
 
     def attainment(
@@ -267,25 +262,20 @@ class ReadModels:
         page_size: int = 50,
     ) -> Page:
         """Per measure and standard: CCGs that met it, did not, or are pending."""
+        filters = {"scheme": scheme, "code": code, "kind": kind}
         return self._groups(
-            "attainment",
-            None,
-            group_by,
-            {"scheme": scheme, "code": code, "kind": kind},
-            page,
-            page_size,
-            ("share_met", "met", "ccgs"),
+            "attainment", None, ("share_met", "met", "ccgs"), group_by, page, page_size, **filters
         )
 
     def _groups(
         self,
         name: str,
         fields: Sequence[str] | None,
+        shared: tuple[str, str, str],
         group_by: str,
-        filters: dict[str, str | None],
         page: int,
         page_size: int,
-        shared: tuple[str, str, str],
+        **filters: str | None,
     ) -> Page:
         """A page of a group-totals read model's ``groups`` (all columns if ``fields`` is None),
         ordered by scheme, group name and code, then item; ``shared`` is (field, part, whole)."""

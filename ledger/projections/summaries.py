@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from eventsourcing.persistence import Tracking
 from sqlalchemy import Column, MetaData, String, Table
 
-from ledger.projections.projection import EventInfo, HasDocument, Pending, ReadModelProjection
 from ledger.projections.totals import (
     EVENTS,
     Contributions,
+    GroupTotalsProjection,
     GroupTotalsView,
     bigints,
     groups_table,
@@ -29,28 +28,6 @@ from ledger.projections.totals import (
 
 PENCE = ("payable_pence", "earned_pence", "maximum_pence")
 COUNTERS = ("ccgs", "final", "provisional", *PENCE)
-
-
-def member_row(document: dict[str, Any]) -> dict[str, Any]:
-    """A CCG's contribution to its groups' totals (without ``events_applied``)."""
-    return {
-        **member_key(document),
-        "status": document["status"],
-        **{f: document[f] for f in PENCE},
-    }
-
-
-def contributions(member: dict[str, Any]) -> Contributions:
-    return {
-        (): Counter(
-            {
-                "ccgs": 1,
-                "final": int(member["status"] == "final"),
-                "provisional": int(member["status"] == "provisional"),
-                **{f: int(member[f]) for f in PENCE},
-            }
-        )
-    }
 
 
 def define_tables(metadata: MetaData, prefix: str) -> dict[str, Table]:
@@ -68,20 +45,33 @@ class SummariesView(GroupTotalsView):
 
     name = "summaries"
     define_tables = staticmethod(define_tables)
-    member_row = staticmethod(member_row)
-    contributions = staticmethod(contributions)
     counters = (*COUNTERS, EVENTS)
 
+    @staticmethod
+    def member_row(document: dict[str, Any]) -> dict[str, Any]:
+        """A CCG's contribution to its groups' totals (without ``events_applied``)."""
+        return {
+            **member_key(document),
+            "status": document["status"],
+            **{f: document[f] for f in PENCE},
+        }
 
-class SummariesProjection(ReadModelProjection[SummariesView]):
+    @staticmethod
+    def contributions(member: dict[str, Any]) -> Contributions:
+        status = member["status"]
+        counts = {
+            "ccgs": 1,
+            "final": int(status == "final"),
+            "provisional": int(status == "provisional"),
+        }
+        return {(): Counter({**counts, **{f: int(member[f]) for f in PENCE}})}
+
+
+class SummariesProjection(GroupTotalsProjection[SummariesView]):
     """Keeps the area team, region and England totals."""
 
     name = "summaries"
-    every_decision = False
     view_class = SummariesView
-
-    def show(self, decision: HasDocument, event: EventInfo, tracking: Tracking) -> None:
-        self.view.record_member(Pending(event.key, decision), tracking)
 
 
 expected_rows = SummariesView.expected_rows

@@ -15,15 +15,21 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.persistence import Tracking
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, tuple_
 from sqlalchemy.engine import Connection
 
 from ledger.domain.ccgs import get_ccg
-from ledger.projections.database import BIG
-from ledger.projections.projection import Pending, latest_members
+from ledger.projections.database import BIG, ccg_key
+from ledger.projections.projection import (
+    EventInfo,
+    HasDocument,
+    Pending,
+    ReadModelProjection,
+    latest_members,
+)
 from ledger.projections.view import ReadModelView, upsert
 
 Key = tuple[str, str]
@@ -64,8 +70,7 @@ def members_table(metadata: MetaData, prefix: str, *contribution: Column[Any]) -
     return Table(
         prefix + "members",
         metadata,
-        Column("scheme", String(32), primary_key=True),
-        Column("ccg", String(8), primary_key=True),
+        *ccg_key(),
         Column("area_team_code", String(16), nullable=False),
         Column("region_code", String(16), nullable=False),
         *contribution,
@@ -113,9 +118,6 @@ class GroupTotalsView(ReadModelView):
     @abstractmethod
     def contributions(member: dict[str, Any]) -> Contributions:
         """What a ``members`` row adds to its groups."""
-
-    def record_member(self, pending: Pending, tracking: Tracking) -> None:
-        self.record(pending, tracking)
 
     def prepare(self, writes: Sequence[Any]) -> Sequence[Any]:
         """Only each CCG's last decision in the batch is computed and written."""
@@ -167,6 +169,18 @@ class GroupTotalsView(ReadModelView):
         for member in members:
             totals.add((member["scheme"], member["ccg"]), cls.contributions(member), member[EVENTS])
         return {"members": members, "groups": totals.rows()}
+
+
+TotalsView = TypeVar("TotalsView", bound=GroupTotalsView)
+
+
+class GroupTotalsProjection(ReadModelProjection[TotalsView]):
+    """Shows each CCG's decision to a group-totals view (only the last of a batch is written)."""
+
+    every_decision = False
+
+    def show(self, decision: HasDocument, event: EventInfo, tracking: Tracking) -> None:
+        self.view.record(Pending(event.key, decision), tracking)
 
 
 class _Totals:
