@@ -39,6 +39,7 @@ from ledger.cli.output import render_decision
 from ledger.cli.projections import COMMANDS as PROJECTIONS
 from ledger.cli.proofs import COMMANDS as PROOFS
 from ledger.cli.verify import verify
+from ledger.cli.witness import witness
 from ledger.service.application import QPLedger
 
 
@@ -61,7 +62,7 @@ def main() -> None:
     """
 
 
-for _command in (*ISSUING, *APPEALS, tokens, serve, *PROOFS, verify, *PROJECTIONS, bundle):
+for _command in (*ISSUING, *APPEALS, tokens, serve, *PROOFS, verify, *PROJECTIONS, bundle, witness):
     main.add_command(_command)
 
 
