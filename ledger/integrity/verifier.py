@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
-from ledger.integrity.leaf import LeafFormatError, decode_leaf
+from ledger.integrity.leaf import decode_leaf
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, MAX_TREE_SIZE, leaf_hash, node_hash
 
 __all__ = [
@@ -169,16 +169,21 @@ def verify_consistency(
 
 
 def decode_base64(value: object, what: str, error: type[ValueError] = ProofError) -> bytes:
-    """Strict standard base64 (no stray characters), or ``error`` naming ``what``.
+    """Canonical standard base64 only, or ``error`` naming ``what``.
 
-    Evidence bundles check their base64 with this too, raising their own error.
+    No stray characters, and no second spelling of the same bytes (padding
+    bits set): every character of a proof file counts. Evidence bundles check
+    their base64 with this too, raising their own error.
     """
     if not isinstance(value, str):
         raise error(f"{what} must be a base64 string")
     try:
-        return base64.b64decode(value.encode("ascii"), validate=True)
+        raw = base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raise error(f"{what} is not base64") from None
+    if base64.b64encode(raw).decode("ascii") != value:
+        raise error(f"{what} is not canonical base64")
+    return raw
 
 
 def _field(document: object, name: str) -> Any:
@@ -208,12 +213,26 @@ def load_consistency_proof(document: object) -> tuple[int, int, list[bytes]]:
 # -- command line ----------------------------------------------------------------
 
 
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProofError(f"{path} is not UTF-8 text") from None
+
+
 def _read_key(value: str) -> str:
-    return Path(value[1:]).read_text().strip() if value.startswith("@") else value
+    return _read_text(value[1:]).strip() if value.startswith("@") else value
+
+
+def _read_json(path: str) -> object:
+    try:
+        return json.loads(_read_text(path))
+    except RecursionError:
+        raise ProofError(f"{path} is nested too deeply to be a proof") from None
 
 
 def _checkpoint(path: str, key: str, origin: str | None) -> Checkpoint:
-    cp = verify_checkpoint(Path(path).read_text(), _read_key(key), origin)
+    cp = verify_checkpoint(_read_text(path), _read_key(key), origin)
     print(
         f"checkpoint {path}: signed by the key; origin {cp.origin}, tree size {cp.size}, "
         f"root {cp.root.hex()}"
@@ -245,7 +264,7 @@ def _run(args: argparse.Namespace) -> bool:
     cp = _checkpoint(args.checkpoint, args.key, args.origin)
     if args.command == "checkpoint":
         return True
-    proof = json.loads(Path(args.proof).read_text())
+    proof = _read_json(args.proof)
     if args.command == "inclusion":
         data = Path(args.leaf).read_bytes()
         decode_leaf(data)  # a canonical leaf, not any bytes
@@ -292,7 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return 0 if _run(args) else 1
-    except (ProofError, CheckpointError, LeafFormatError, OSError, json.JSONDecodeError) as e:
+    # Every refusal of the input is a ValueError (ProofError, CheckpointError,
+    # LeafFormatError, JSONDecodeError, a JSON integer too long to convert).
+    except (ValueError, OSError) as e:
         print(f"NOT VERIFIED: {e}", file=sys.stderr)
         return 1
 
