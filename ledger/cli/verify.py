@@ -29,6 +29,12 @@ from ledger.cli.common import (
 from ledger.cli.keys import configured_verifier, given_verifier, key_file_option, origin_option
 from ledger.integrity.audit import AuditReport, audit
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
+from ledger.integrity.cosignature import (
+    CosignatureError,
+    CosignerKey,
+    parse_cosigner_key,
+    verify_cosignatures,
+)
 from ledger.integrity.documents import b64, sha256_hex
 from ledger.integrity.log import IntegrityLog
 from ledger.integrity.merkle import MissingNodeError, TreeSizeError
@@ -36,7 +42,10 @@ from ledger.integrity.verifier import verify_consistency
 from ledger.service.application import QPLedger
 
 
-def _read_checkpoint(path: Path, verifier: str) -> Checkpoint:
+def _read_checkpoint(
+    path: Path, verifier: str, witnesses: list[CosignerKey], required: int
+) -> tuple[Checkpoint, list[str]]:
+    """The checkpoint, and which of the given witnesses cosigned it (at least ``required``)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -46,9 +55,35 @@ def _read_checkpoint(path: Path, verifier: str) -> Checkpoint:
             ) from None
         raise Refused(f"checkpoint {path}: NOT VERIFIED: it is not a text file ({e})") from None
     try:
-        return verify_checkpoint(text, verifier)
+        cp = verify_checkpoint(text, verifier)
+        cosigned = verify_cosignatures(text, witnesses, required) if witnesses else []
     except CheckpointError as e:
         raise Refused(f"checkpoint {path}: NOT VERIFIED: {e}") from None
+    return cp, [str(c.key) for c in cosigned]
+
+
+def _witness_keys(values: tuple[str, ...], required: int | None) -> tuple[list[CosignerKey], int]:
+    """The --witness-key values (each a key or @FILE) and how many must have cosigned."""
+    keys = []
+    for value in values:
+        text = value
+        if value.startswith("@"):
+            try:
+                text = Path(value[1:]).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as e:
+                raise click.UsageError(f"--witness-key: cannot read {value[1:]}: {e}") from None
+        try:
+            keys.append(parse_cosigner_key(text))
+        except CosignatureError as e:
+            raise click.UsageError(f"--witness-key: {e}") from None
+    distinct = len(set(keys))
+    if required is None:
+        return keys, distinct
+    if required > distinct:
+        raise click.UsageError(
+            f"--require-cosignatures {required}: only {distinct} distinct --witness-key given"
+        )
+    return keys, required
 
 
 @click.command("verify", short_help="Check every stored event, hash chain and Merkle node.")
@@ -64,6 +99,22 @@ def _read_checkpoint(path: Path, verifier: str) -> Checkpoint:
     help="The published verifier key (or @FILE holding it) to check --checkpoint with; "
     "default: the public half of the configured signing key.",
 )
+@click.option(
+    "--witness-key",
+    "witness_keys",
+    multiple=True,
+    metavar="VKEY|@FILE",
+    help="A witness you trust (`qp-ledger witness keygen` prints its key); repeatable. "
+    "--checkpoint must carry their cosignatures.",
+)
+@click.option(
+    "--require-cosignatures",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="How many distinct --witness-key witnesses must have cosigned --checkpoint "
+    "(default: all of them).",
+)
 @json_option("Print JSON.")
 @key_file_option
 @origin_option
@@ -71,6 +122,8 @@ def _read_checkpoint(path: Path, verifier: str) -> Checkpoint:
 def verify(
     checkpoint_file: Path | None,
     key: str | None,
+    witness_keys: tuple[str, ...],
+    require_cosignatures: int | None,
     as_json: bool,
     key_file: Path | None,
     origin: str | None,
@@ -82,27 +135,35 @@ def verify(
     compared with the stored leaf; every stored Merkle node with the tree
     those leaves make. With --checkpoint, the checkpoint's signature is
     checked and so is, with a consistency proof, that it is a prefix of
-    today's log. Exit 0 when everything matches; 1 naming the first position
-    that does not.
+    today's log; with --witness-key, that the checkpoint carries valid
+    cosignatures by (--require-cosignatures N of) those witnesses. Exit 0
+    when everything matches; 1 naming the first position that does not, or
+    the witnesses whose cosignature is missing or invalid.
 
     Example:
 
     \b
         qp-ledger verify
         qp-ledger verify --checkpoint checkpoint-2014-04-01.txt --key @published.vkey
+        qp-ledger verify --checkpoint cosigned.txt --witness-key @w1.vkey --witness-key @w2.vkey
     """
+    witnesses, required = _witness_keys(witness_keys, require_cosignatures)
+    if witnesses and checkpoint_file is None:
+        raise click.UsageError("--witness-key: give the cosigned checkpoint with --checkpoint")
     ledger = QPLedger(database_url)
     try:
-        cp = None
+        cp, cosigned = None, None
         if checkpoint_file is not None:
             if key is not None:
                 verifier = given_verifier(key, "cannot read the verifier key file")
             else:
                 verifier = configured_verifier(ledger.database_url, key_file, origin)
-            cp = _read_checkpoint(checkpoint_file, verifier)
+            cp, cosigned = _read_checkpoint(checkpoint_file, verifier, witnesses, required)
         report, extra = _audit(ledger, cp)
     finally:
         ledger.close()
+    if witnesses:
+        extra["cosignatures"] = {"required": required, "witnesses": cosigned}
     if as_json:
         emit_json(_report_document(report, extra, checkpoint_file))
     else:
@@ -218,6 +279,12 @@ def _print_report(report: AuditReport, extra: dict[str, Any], checkpoint_file: P
             f"checkpoint {checkpoint_file}: signature verified; origin {cp.origin}, "
             f"tree size {cp.size}, root {sha256_hex(cp.root)}"
         )
+        if "cosignatures" in extra:
+            cosigned = extra["cosignatures"]
+            click.echo(
+                f"cosigned by {len(cosigned['witnesses'])} of the witnesses given "
+                f"({cosigned['required']} required): {', '.join(cosigned['witnesses'])}"
+            )
         if "consistency_proof" in extra:
             result = "verified" if extra["consistency_proof"] else "FAILED"
             click.echo(f"consistency proof {cp.size} -> {report.size}: {result}")
