@@ -7,7 +7,9 @@ Pure functions an auditor (or a CCG) runs on what the ledger hands out:
 * :func:`verify_consistency` — RFC 9162 §2.1.4.2: the tree with root2 extends
   the tree with root1 (nothing before size1 was changed or removed);
 * :func:`verify_checkpoint` — the checkpoint (size, root) is signed by the
-  ledger's published key (C2SP signed note, Ed25519).
+  ledger's published key (C2SP signed note, Ed25519);
+* :func:`verify_cosignatures` — N witnesses the reader trusts cosigned it
+  (C2SP tlog-cosignature, ``ledger.integrity.cosignature``).
 
 Outcomes: ``True`` — proven. ``False`` — a well-formed proof that does not
 hash to the root: the leaf, the proof or the root has been altered.
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
+from ledger.integrity.cosignature import verify_cosignatures
 from ledger.integrity.leaf import decode_leaf
 from ledger.integrity.merkle import EMPTY_ROOT, HASH_SIZE, MAX_TREE_SIZE, leaf_hash, node_hash
 
@@ -46,6 +49,7 @@ __all__ = [
     "root_from_inclusion_proof",
     "verify_checkpoint",
     "verify_consistency",
+    "verify_cosignatures",
     "verify_inclusion",
 ]
 
@@ -240,6 +244,15 @@ def _checkpoint(path: str, key: str, origin: str | None) -> Checkpoint:
     return cp
 
 
+def _cosigned(path: str, keys: list[str], required: int | None) -> None:
+    """At least ``required`` (default: all) of the witnesses ``keys`` cosigned the checkpoint."""
+    witnesses = [_read_key(key) for key in keys]
+    count = len(set(witnesses)) if required is None else required
+    cosigned = verify_cosignatures(_read_text(path), witnesses, count)
+    names = ", ".join(str(c.key) for c in cosigned)
+    print(f"checkpoint {path}: cosigned by {len(cosigned)} witness(es), {count} required: {names}")
+
+
 def _show(value: bytes) -> str:
     try:
         return f"{len(value)} bytes: {value.decode()[:200]}"
@@ -262,6 +275,8 @@ def _run(args: argparse.Namespace) -> bool:
         print(f"leaf hash: {leaf_hash(data).hex()}")
         return True
     cp = _checkpoint(args.checkpoint, args.key, args.origin)
+    if args.witness_key or args.require_cosignatures is not None:
+        _cosigned(args.checkpoint, args.witness_key or [], args.require_cosignatures)
     if args.command == "checkpoint":
         return True
     proof = _read_json(args.proof)
@@ -302,6 +317,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--key", required=True, help="verifier key, or @FILE holding it")
         p.add_argument("--origin", help="expected log origin (default: the key's name)")
         p.add_argument("checkpoint", help="checkpoint file (the newer one, for consistency)")
+        p.add_argument(
+            "--witness-key",
+            action="append",
+            help="a trusted witness's key, or @FILE (repeatable): the checkpoint must be cosigned",
+        )
+        p.add_argument(
+            "--require-cosignatures",
+            type=int,
+            metavar="N",
+            help="how many of the --witness-key witnesses must have cosigned (default: all)",
+        )
         if name == "inclusion":
             p.add_argument("--leaf", required=True, help="leaf bytes file")
         if name != "checkpoint":
