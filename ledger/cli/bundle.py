@@ -28,6 +28,7 @@ from ledger.cli.common import (
     write_whole,
 )
 from ledger.cli.keys import given_verifier, key_file_option, origin_option, signer_for
+from ledger.cli.witness import trusted_witnesses, witness_options
 from ledger.integrity.bundle import BundleError, BundleReport, verify_bundle
 
 
@@ -109,7 +110,7 @@ def export(
     )
 
 
-def _check(path: Path, key: str | None) -> BundleReport:
+def _check(path: Path, key: str | None, witnesses: list[str], required: int) -> BundleReport:
     try:
         document: Any = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
@@ -117,7 +118,7 @@ def _check(path: Path, key: str | None) -> BundleReport:
     except RecursionError:
         raise Refused(f"{path} NOT VERIFIED: it is nested too deeply to be a bundle") from None
     try:
-        return verify_bundle(document, key)
+        return verify_bundle(document, key, witnesses, required)
     except BundleError as e:
         raise Refused(f"{path} NOT VERIFIED: {e}") from None
     except Exception as e:  # whatever a hostile file provokes: a message, never a traceback
@@ -133,8 +134,15 @@ def _check(path: Path, key: str | None) -> BundleReport:
     help="The ledger's published verifier key, or @FILE holding it (default: the bundle's "
     "own key, which proves only that the bundle is consistent with itself).",
 )
+@witness_options
 @json_option("Print {verified, facts, problems, notes} as JSON.")
-def verify(file: Path, key: str | None, as_json: bool) -> None:
+def verify(
+    file: Path,
+    key: str | None,
+    witness_keys: tuple[str, ...],
+    require_cosignatures: int | None,
+    as_json: bool,
+) -> None:
     """Check FILE from the file alone: signature, proofs, record, engine re-run.
 
     Exit 0 and a summary of what was proven, or 1 naming each event, proof
@@ -145,7 +153,8 @@ def verify(file: Path, key: str | None, as_json: bool) -> None:
     \b
         qp-ledger bundle verify 06F.bundle.json --key @verifier.key
     """
-    report = _check(file, None if key is None else given_verifier(key))
+    witnesses, required = trusted_witnesses(witness_keys, require_cosignatures)
+    report = _check(file, None if key is None else given_verifier(key), witnesses, required)
     if as_json:
         emit_json(
             {

@@ -27,14 +27,10 @@ from ledger.cli.common import (
     path_option,
 )
 from ledger.cli.keys import configured_verifier, given_verifier, key_file_option, origin_option
+from ledger.cli.witness import trusted_witnesses, witness_options
 from ledger.integrity.audit import AuditReport, audit
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
-from ledger.integrity.cosignature import (
-    CosignatureError,
-    CosignerKey,
-    parse_cosigner_key,
-    verify_cosignatures,
-)
+from ledger.integrity.cosignature import verify_cosignatures
 from ledger.integrity.documents import b64, sha256_hex
 from ledger.integrity.log import IntegrityLog
 from ledger.integrity.merkle import MissingNodeError, TreeSizeError
@@ -43,7 +39,7 @@ from ledger.service.application import QPLedger
 
 
 def _read_checkpoint(
-    path: Path, verifier: str, witnesses: list[CosignerKey], required: int
+    path: Path, verifier: str, witnesses: list[str], required: int
 ) -> tuple[Checkpoint, list[str]]:
     """The checkpoint, and which of the given witnesses cosigned it (at least ``required``)."""
     try:
@@ -62,30 +58,6 @@ def _read_checkpoint(
     return cp, [str(c.key) for c in cosigned]
 
 
-def _witness_keys(values: tuple[str, ...], required: int | None) -> tuple[list[CosignerKey], int]:
-    """The --witness-key values (each a key or @FILE) and how many must have cosigned."""
-    keys = []
-    for value in values:
-        text = value
-        if value.startswith("@"):
-            try:
-                text = Path(value[1:]).read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as e:
-                raise click.UsageError(f"--witness-key: cannot read {value[1:]}: {e}") from None
-        try:
-            keys.append(parse_cosigner_key(text))
-        except CosignatureError as e:
-            raise click.UsageError(f"--witness-key: {e}") from None
-    distinct = len(set(keys))
-    if required is None:
-        return keys, distinct
-    if required > distinct:
-        raise click.UsageError(
-            f"--require-cosignatures {required}: only {distinct} distinct --witness-key given"
-        )
-    return keys, required
-
-
 @click.command("verify", short_help="Check every stored event, hash chain and Merkle node.")
 @path_option(
     "--checkpoint",
@@ -99,22 +71,7 @@ def _witness_keys(values: tuple[str, ...], required: int | None) -> tuple[list[C
     help="The published verifier key (or @FILE holding it) to check --checkpoint with; "
     "default: the public half of the configured signing key.",
 )
-@click.option(
-    "--witness-key",
-    "witness_keys",
-    multiple=True,
-    metavar="VKEY|@FILE",
-    help="A witness you trust (`qp-ledger witness keygen` prints its key); repeatable. "
-    "--checkpoint must carry their cosignatures.",
-)
-@click.option(
-    "--require-cosignatures",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
-    help="How many distinct --witness-key witnesses must have cosigned --checkpoint "
-    "(default: all of them).",
-)
+@witness_options
 @json_option("Print JSON.")
 @key_file_option
 @origin_option
@@ -147,7 +104,7 @@ def verify(
         qp-ledger verify --checkpoint checkpoint-2014-04-01.txt --key @published.vkey
         qp-ledger verify --checkpoint cosigned.txt --witness-key @w1.vkey --witness-key @w2.vkey
     """
-    witnesses, required = _witness_keys(witness_keys, require_cosignatures)
+    witnesses, required = trusted_witnesses(witness_keys, require_cosignatures)
     if witnesses and checkpoint_file is None:
         raise click.UsageError("--witness-key: give the cosigned checkpoint with --checkpoint")
     ledger = QPLedger(database_url)

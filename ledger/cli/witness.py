@@ -19,14 +19,20 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from ledger.cli.common import LedgerGroup, Refused, emit_json, json_option, path_option, write_whole
 from ledger.integrity.checkpoint import CheckpointError, parse_checkpoint_body, parse_verifier_key
-from ledger.integrity.cosignature import CosignatureError, Cosigner, split_note
+from ledger.integrity.cosignature import (
+    CosignatureError,
+    Cosigner,
+    parse_cosigner_key,
+    split_note,
+)
 from ledger.integrity.witness import (
     ConsistencyProof,
     Witness,
@@ -37,6 +43,7 @@ from ledger.integrity.witness import (
 )
 
 TOKEN_ENV = "QP_LEDGER_API_TOKEN"
+F = TypeVar("F", bound=Callable[..., Any])
 _MAX_DOWNLOAD = 1 << 20
 
 
@@ -154,26 +161,27 @@ def _fetch(source: str, option: str, token: str | None) -> str:
         raise click.UsageError(f"{option}: cannot read {source}: {e}") from None
 
 
-def _note(text: str) -> str:
+def _note(text: str) -> tuple[str, dict[str, Any] | None]:
     """The checkpoint note in a note file or in a JSON document that holds one.
 
     ``qp-ledger checkpoint --json`` and ``GET /log/checkpoint.json`` put it in
-    ``checkpoint``; an evidence bundle in ``checkpoint.note``.
+    ``checkpoint``; an evidence bundle in ``checkpoint.note`` (the bundle is
+    returned too, so the cosigned note can be put back into it).
     """
     if not text.lstrip().startswith("{"):
-        return text
+        return text, None
     try:
         document = json.loads(text)
         held = document["checkpoint"]
         note = held["note"] if isinstance(held, dict) else held
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise click.UsageError(
             "--checkpoint: a JSON document must hold the note in 'checkpoint' "
             "(or 'checkpoint.note', as a bundle does)"
         ) from None
     if not isinstance(note, str):
         raise click.UsageError("--checkpoint: the note in the JSON document is not text")
-    return note
+    return note, document if isinstance(held, dict) else None
 
 
 def _proof_url(url: str, last: int, size: int) -> str:
@@ -221,7 +229,11 @@ def _proof_url(url: str, last: int, size: int) -> str:
     default=None,
     help=f"API token for URLs (env {TOKEN_ENV}): any role that may read /log/.",
 )
-@path_option("--out", help="Write the cosigned checkpoint here instead of printing it.")
+@path_option(
+    "--out",
+    help="Write the cosigned checkpoint here instead of printing it (for a bundle given as "
+    "--checkpoint: the bundle, its checkpoint cosigned).",
+)
 @json_option("Print the cosigned checkpoint and its parts as JSON.")
 def cosign(
     key_file: Path,
@@ -252,7 +264,7 @@ def cosign(
     """
     cosigner = _cosigner(key_file)
     log_vkey = _log_key(log_key)
-    note = _note(_fetch(checkpoint_source, "--checkpoint", token))
+    note, bundle = _note(_fetch(checkpoint_source, "--checkpoint", token))
     wit = Witness(cosigner, state)
     try:
         claimed, _ = parse_checkpoint_body(split_note(note)[0])
@@ -264,7 +276,7 @@ def cosign(
         raise Refused(f"NOT COSIGNED (bad-checkpoint): {e}") from None
     except WitnessRefused as e:
         raise Refused(f"NOT COSIGNED ({e.reason}): {e}") from None
-    _report(cosigned, cosigner, out, as_json)
+    _report(cosigned, cosigner, out, as_json, bundle)
 
 
 def _proofs(
@@ -280,7 +292,13 @@ def _proofs(
     return proofs
 
 
-def _report(cosigned: str, cosigner: Cosigner, out: Path | None, as_json: bool) -> None:
+def _report(
+    cosigned: str,
+    cosigner: Cosigner,
+    out: Path | None,
+    as_json: bool,
+    bundle: dict[str, Any] | None,
+) -> None:
     checkpoint, _ = parse_checkpoint_body(split_note(cosigned)[0])
     summary: dict[str, Any] = {
         "origin": checkpoint.origin,
@@ -289,17 +307,63 @@ def _report(cosigned: str, cosigner: Cosigner, out: Path | None, as_json: bool) 
         "witness": str(cosigner.key),
     }
     if out is not None:
-        write_whole(out, cosigned.encode())
+        if bundle is None:
+            write_whole(out, cosigned.encode())
+        else:  # the bundle again, its checkpoint now carrying the cosignature
+            bundle["checkpoint"]["note"] = cosigned
+            write_whole(out, (json.dumps(bundle, indent=2) + "\n").encode())
         summary["file"] = str(out)
     if as_json:
         emit_json({**summary, "checkpoint": cosigned})
     elif out is not None:
+        what = "the bundle with its cosigned checkpoint" if bundle is not None else "it"
         click.echo(
             f"cosigned {checkpoint.origin} at tree size {checkpoint.size} "
-            f"(root {checkpoint.root.hex()}) as {cosigner.name}: wrote {out}"
+            f"(root {checkpoint.root.hex()}) as {cosigner.name}: wrote {what} to {out}"
         )
     else:
         click.echo(cosigned, nl=False)
+
+
+def witness_options(command: F) -> F:
+    """``--witness-key`` (repeatable) and ``--require-cosignatures``, as readers take them."""
+    command = click.option(
+        "--require-cosignatures",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="How many distinct --witness-key witnesses must have cosigned (default: all).",
+    )(command)
+    return click.option(
+        "--witness-key",
+        "witness_keys",
+        multiple=True,
+        metavar="VKEY|@FILE",
+        help="A witness you trust (`qp-ledger witness keygen` prints its key); repeatable. "
+        "The checkpoint must carry its cosignature.",
+    )(command)
+
+
+def trusted_witnesses(values: tuple[str, ...], required: int | None) -> tuple[list[str], int]:
+    """The --witness-key values (each a key or @FILE) and how many must have cosigned."""
+    keys = []
+    for value in values:
+        text = value
+        if value.startswith("@"):
+            try:
+                text = Path(value[1:]).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as e:
+                raise click.UsageError(f"--witness-key: cannot read {value[1:]}: {e}") from None
+        try:
+            keys.append(str(parse_cosigner_key(text)))
+        except CosignatureError as e:
+            raise click.UsageError(f"--witness-key: {e}") from None
+    distinct = len(set(keys))
+    if required is not None and required > distinct:
+        raise click.UsageError(
+            f"--require-cosignatures {required}: only {distinct} distinct --witness-key given"
+        )
+    return keys, distinct if required is None else required
 
 
 COMMANDS = (witness,)

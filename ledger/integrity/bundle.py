@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from ledger.engine.decide import ENGINES
 from ledger.engine.diff import differences
 from ledger.integrity.bundle_record import RecordError, issued, rebuild_facts
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
+from ledger.integrity.cosignature import verify_cosignatures
 from ledger.integrity.leaf import LeafEvent, LeafFormatError, decode_leaf
 from ledger.integrity.merkle import leaf_hash
 from ledger.integrity.verifier import (
@@ -128,7 +129,13 @@ def _included(leaf: ProvenLeaf, cp: Checkpoint, name: str, report: BundleReport)
         )
 
 
-def _checkpoint(bundle: dict[str, Any], key: str | None, report: BundleReport) -> Checkpoint:
+def _checkpoint(
+    bundle: dict[str, Any],
+    key: str | None,
+    report: BundleReport,
+    witnesses: Sequence[str] = (),
+    required: int | None = None,
+) -> Checkpoint:
     signed = _get(bundle, "checkpoint", dict, "")
     note = _get(signed, "note", str, "checkpoint")
     own = _get(signed, "verifier_key", str, "checkpoint")
@@ -144,6 +151,15 @@ def _checkpoint(bundle: dict[str, Any], key: str | None, report: BundleReport) -
         f"checkpoint: signed by {key or own}; origin {cp.origin}, tree size {cp.size}, "
         f"root {cp.root.hex()}"
     )
+    if witnesses or required:
+        # Cosignatures are lines of the note itself (C2SP tlog-cosignature).
+        count = len(set(witnesses)) if required is None else required
+        try:
+            cosigned = verify_cosignatures(note, witnesses, count)
+        except CheckpointError as e:
+            raise BundleError(f"checkpoint: NOT VERIFIED: {e}") from None
+        names = ", ".join(str(c.key) for c in cosigned)
+        report.facts.append(f"checkpoint: cosigned by {len(cosigned)} witness(es): {names}")
     return cp
 
 
@@ -322,8 +338,16 @@ def _rerun(
         )
 
 
-def verify_bundle(bundle: Any, key: str | None = None) -> BundleReport:
+def verify_bundle(
+    bundle: Any,
+    key: str | None = None,
+    witnesses: Sequence[str] = (),
+    required: int | None = None,
+) -> BundleReport:
     """Check a parsed bundle (see the module docstring); ``key``: the published verifier key.
+
+    ``witnesses``: witness keys whose cosignatures the checkpoint must carry,
+    ``required`` of them (default: all).
 
     Raises :class:`BundleError` for input that is not a readable bundle (or a
     checkpoint that does not verify: nothing else can be trusted then).
@@ -343,7 +367,7 @@ def verify_bundle(bundle: Any, key: str | None = None) -> BundleReport:
             )
     if decision.get("engine_version") != _get(bundle, "engine_version", str, ""):
         raise BundleError("engine_version differs from the decision's")
-    cp = _checkpoint(bundle, key, report)
+    cp = _checkpoint(bundle, key, report, witnesses, required)
     problem = _decision_log(bundle, decision, cp)
     if problem:
         report.problems.append(problem)
