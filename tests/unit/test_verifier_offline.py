@@ -366,3 +366,77 @@ def test_a_hash_that_is_not_32_bytes_is_a_proof_error(value: Any) -> None:
 def test_a_bytearray_hash_is_accepted() -> None:
     leaf = leaf_hash(b"x")
     assert verify_inclusion(bytearray(leaf), 0, 1, (), bytearray(leaf)) is True
+
+
+# --------------------------------------------------------------------------- usage
+
+
+def usage(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int | str | None, str]:
+    with pytest.raises(SystemExit) as caught:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return caught.value.code, out + err
+
+
+def test_the_help_names_every_command_and_option(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # one help text per line
+    code, text = usage(capsys, "--help")
+    assert code == 0
+    assert text.startswith("usage: python -m ledger.integrity.verifier ")
+    for line in (
+        "Verify QP Ledger checkpoints and proofs from files (exit 0 = verified).",
+        "leaf                decode a leaf file and print its hash",
+        "checkpoint          verify a checkpoint's signature",
+        "inclusion           verify an event's inclusion under a checkpoint",
+        "consistency         verify a checkpoint extends an older one",
+    ):
+        assert line in text
+    common = [
+        "--key KEY ",
+        "verifier key, or @FILE holding it",
+        "--origin ORIGIN ",
+        "expected log origin (default: the key's name)",
+        "checkpoint file (the newer one, for consistency)",
+    ]
+    own = {
+        "checkpoint": [],
+        "inclusion": ["--leaf LEAF ", "leaf bytes file", "--proof PROOF ", "proof JSON file"],
+        "consistency": [
+            "--proof PROOF ",
+            "proof JSON file",
+            "--old OLD ",
+            "the older checkpoint file",
+        ],
+    }
+    for command, lines in own.items():
+        code, text = usage(capsys, command, "--help")
+        assert code == 0
+        assert text.startswith(f"usage: python -m ledger.integrity.verifier {command} ")
+        for line in common + lines:
+            assert line in text, (command, line)
+        for absent in {"--leaf", "--proof", "--old"} - {line.split()[0] for line in lines}:
+            assert absent not in text, (command, absent)
+    code, text = usage(capsys, "leaf", "--help")
+    assert (code, "--key" in text) == (0, False)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["checkpoint", "new.txt"],
+        ["inclusion", "--key", "k", "--proof", "p", "new.txt"],
+        ["inclusion", "--key", "k", "--leaf", "l", "new.txt"],
+        ["consistency", "--key", "k", "--proof", "p", "new.txt"],
+        ["consistency", "--key", "k", "--old", "o", "new.txt"],
+        ["leaf"],
+    ],
+)
+def test_a_missing_required_argument_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    code, text = usage(capsys, *args)
+    assert code == 2
+    assert "the following arguments are required" in text
