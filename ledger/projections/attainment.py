@@ -15,16 +15,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, String, Table, Text
 
-from ledger.projections.totals import (
-    Contributions,
-    GroupTotalsProjection,
-    GroupTotalsView,
-    bigints,
-    groups_table,
-    integers,
-    member_key,
-    members_table,
-)
+from ledger.projections import totals
 
 STATES = {True: "met", False: "not_met", None: "pending"}
 COUNTERS = ("ccgs", "met", "not_met", "pending", "earned_pence")
@@ -41,16 +32,19 @@ def states(document: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def define_tables(metadata: MetaData, prefix: str) -> dict[str, Table]:
-    members = members_table(metadata, prefix, Column("states", Text, nullable=False))
+    members = totals.members_table(metadata, prefix, Column("states", Text, nullable=False))
     items = [
         Column("kind", String(16), primary_key=True),
         Column("item", String(64), primary_key=True),
     ]
-    counters = [*integers("ccgs", "met", "not_met", "pending"), *bigints("earned_pence")]
-    return {"members": members, "groups": groups_table(metadata, prefix, items, counters)}
+    counters = [
+        *totals.integers("ccgs", "met", "not_met", "pending"),
+        *totals.bigints("earned_pence"),
+    ]
+    return {"members": members, "groups": totals.groups_table(metadata, prefix, items, counters)}
 
 
-class AttainmentView(GroupTotalsView):
+class AttainmentView(totals.GroupTotalsView):
     """Met / not met / pending counts per item of each group."""
 
     name = "attainment"
@@ -61,19 +55,19 @@ class AttainmentView(GroupTotalsView):
     @staticmethod
     def member_row(document: dict[str, Any]) -> dict[str, Any]:
         states_text = json.dumps(states(document), sort_keys=True, separators=(",", ":"))
-        return {**member_key(document), "states": states_text}
+        return {**totals.member_key(document), "states": states_text}
 
     @staticmethod
-    def contributions(member: dict[str, Any]) -> Contributions:
+    def contributions(member: dict[str, Any]) -> totals.Contributions:
         """Per (kind, item), this CCG's contribution to the counts."""
-        out: Contributions = {}
+        out: totals.Contributions = {}
         for item, (state, earned) in json.loads(member["states"]).items():
             kind, item_id = item.split(":", 1)
             out[kind, item_id] = Counter({"ccgs": 1, state: 1, "earned_pence": int(earned)})
         return out
 
 
-class AttainmentProjection(GroupTotalsProjection[AttainmentView]):
+class AttainmentProjection(totals.GroupTotalsProjection[AttainmentView]):
     """Keeps measure and standard attainment across CCGs."""
 
     name = "attainment"

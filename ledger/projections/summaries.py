@@ -14,50 +14,40 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, String, Table
 
-from ledger.projections.totals import (
-    EVENTS,
-    Contributions,
-    GroupTotalsProjection,
-    GroupTotalsView,
-    bigints,
-    groups_table,
-    integers,
-    member_key,
-    members_table,
-)
+from ledger.projections import totals
 
 PENCE = ("payable_pence", "earned_pence", "maximum_pence")
 COUNTERS = ("ccgs", "final", "provisional", *PENCE)
 
 
 def define_tables(metadata: MetaData, prefix: str) -> dict[str, Table]:
-    members = members_table(
-        metadata, prefix, Column("status", String(16), nullable=False), *bigints(*PENCE)
-    )
-    groups = groups_table(
-        metadata, prefix, (), [*integers("ccgs", "final", "provisional"), *bigints(*PENCE, EVENTS)]
-    )
-    return {"members": members, "groups": groups}
+    status = Column("status", String(16), nullable=False)
+    members = totals.members_table(metadata, prefix, status, *totals.bigints(*PENCE))
+    counters = [
+        *totals.integers("ccgs", "final", "provisional"),
+        *totals.bigints(*PENCE, totals.EVENTS),
+    ]
+    return {"members": members, "groups": totals.groups_table(metadata, prefix, (), counters)}
 
 
-class SummariesView(GroupTotalsView):
+class SummariesView(totals.GroupTotalsView):
     """CCGs, decisions by status and pence, per group."""
 
     name = "summaries"
     define_tables = staticmethod(define_tables)
-    counters = (*COUNTERS, EVENTS)
+    counters = (*COUNTERS, totals.EVENTS)
 
     @staticmethod
     def member_row(document: dict[str, Any]) -> dict[str, Any]:
         """A CCG's contribution to its groups' totals (without ``events_applied``)."""
         return {
-            **member_key(document),
+            **totals.member_key(document),
             "status": document["status"],
             **{f: document[f] for f in PENCE},
         }
 
     @staticmethod
-    def contributions(member: dict[str, Any]) -> Contributions:
+    def contributions(member: dict[str, Any]) -> totals.Contributions:
         status = member["status"]
         counts = {
             "ccgs": 1,
@@ -67,7 +57,7 @@ class SummariesView(GroupTotalsView):
         return {(): Counter({**counts, **{f: int(member[f]) for f in PENCE}})}
 
 
-class SummariesProjection(GroupTotalsProjection[SummariesView]):
+class SummariesProjection(totals.GroupTotalsProjection[SummariesView]):
     """Keeps the area team, region and England totals."""
 
     name = "summaries"
