@@ -140,8 +140,8 @@ class IntegrityLog(IntegrityTables):
             covered = "no events" if position is None else f"events up to position {position}"
             raise IntegrityLogBehind(
                 f"the Merkle log covers {covered}, but the events table has an event at "
-                f"position {prior} that it does not: not written by the ledger (run "
-                "`qp-ledger verify`; a database from before the Merkle log needs a backfill)"
+                f"position {prior} that it does not: it was not written by the ledger. Writes "
+                "are refused until that is resolved; `qp-ledger verify` names the event"
             )
         if leaf_index is None:
             return None, heads
