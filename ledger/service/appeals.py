@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from ledger.domain.ccgs import ccgs
-from ledger.domain.commands import parse_command
+from ledger.domain.commands import CaseCommand, parse_command
 from ledger.domain.determinations import OUTCOMES, CCGDeterminations, determinations_id
 from ledger.domain.errors import InvalidCommand, LedgerError, NotFound, RuleViolation
 from ledger.domain.record import stream_id
@@ -214,6 +214,15 @@ class Appeals(Issuing):
         if outcome == "dismissed" and commands:
             raise RuleViolation("remedy: a dismissed appeal has no remedy", field="remedy")
         for i, command in enumerate(commands):
+            if isinstance(command, CaseCommand):
+                # A case command changes the case's own stream and the records it moves
+                # between, so it cannot be one CCG record's remedy: it is recorded on its
+                # own (POST …/hcai-cases/…), and the appeal determined after it.
+                raise RuleViolation(
+                    f"remedy[{i}]: {command.type} changes an HCAI case, not only {ccg}'s "
+                    "record; record it as a case command, then determine the appeal",
+                    field=f"remedy[{i}]",
+                )
             if (command.ccg, command.scheme) != (ccg, scheme):
                 raise RuleViolation(
                     f"remedy[{i}]: a remedy must concern {ccg} in {scheme}", field=f"remedy[{i}]"

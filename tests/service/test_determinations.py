@@ -7,7 +7,7 @@ import pytest
 from ledger.domain.errors import DecisionUnchanged, NothingRecorded, RuleViolation
 from ledger.service.application import QPLedger
 
-from .kit import SCHEME, flag, population
+from .kit import SCHEME, assign, flag, population
 
 S = SCHEME
 
@@ -91,3 +91,20 @@ def test_an_upheld_appeal_records_its_remedy(ledger: QPLedger) -> None:
         issue_id,
         revision["issue_id"],
     ]
+
+
+def test_a_case_command_cannot_be_an_appeal_remedy(ledger: QPLedger) -> None:
+    desk = ledger.determinations
+    issue_id = issued(ledger)
+    appeal_id = desk.lodge_appeal("06F", S, issue_id, grounds="a case", actor="ccg:06F")[
+        "appeal_id"
+    ]
+    before = ledger.max_position()
+    remedy = [assign("C1", to="ccg:06F", ccg="06F")]
+    with pytest.raises(RuleViolation, match=r"remedy\[0\]: hcai_case_assigned changes an HCAI"):
+        desk.determine_appeal(
+            "06F", S, appeal_id, outcome="upheld", determination="wrong case",
+            remedy=remedy, actor="board",
+        )  # fmt: skip
+    assert ledger.max_position() == before
+    assert desk.appeal("06F", S, appeal_id)["status"] == "lodged"
