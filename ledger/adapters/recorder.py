@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.orm import Session
 
 from ledger.adapters.gc_pause import gc_paused
+from ledger.adapters.index_guard import checked_stream_version
 from ledger.integrity.store_integration import IntegrityRecorderMixin
 
 _BIG = BigInteger().with_variant(Integer(), "sqlite")
@@ -209,7 +210,7 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
                 .order_by(idx.c.position.desc())
                 .limit(1)
             ).scalar()
-        return None if version is None else int(version)
+        return checked_stream_version(self, originator_id, position, version)
 
     def locate(self, originator_id: str, versions: list[int]) -> dict[int, tuple[int, int]]:
         """Map stream versions to (log position, recorded time in microseconds)."""

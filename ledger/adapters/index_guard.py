@@ -1,0 +1,61 @@
+"""The position index, checked against the events before a replay relies on it.
+
+A replay finds a stream's version at a log position in ``<app>_event_index``
+(an index lookup). The index is not what the proofs cover — the events are —
+so one row moved to another stream (``originator_id`` edited) would make a
+decision silently ignore an event. Before the version is used, the events
+table is asked (two primary-key lookups) whether the stream's event of that
+version is at the indexed position and its next event is after the point;
+if not, the replay is refused with an error that names the position.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+
+log = logging.getLogger(__name__)
+
+
+class IndexTampered(RuntimeError):
+    """The index disagrees with the events: a replay would be wrong, so none is made."""
+
+
+def checked_stream_version(
+    recorder: Any, originator_id: str, position: int, version: int | None
+) -> int | None:
+    """``version`` (the index's answer for the stream at ``position``) if the events agree."""
+    ev, idx = recorder.events_record_cls.__table__.c, recorder.index.c
+    oid = UUID(str(originator_id))
+    current = 0 if version is None else int(version)
+    event_at = (
+        select(ev.id).where(ev.originator_id == oid, ev.originator_version == current)
+    ).scalar_subquery()
+    indexed_at = (
+        select(idx.position).where(idx.originator_id == str(oid), idx.originator_version == current)
+    ).scalar_subquery()
+    next_at = (
+        select(ev.id).where(ev.originator_id == oid, ev.originator_version == current + 1)
+    ).scalar_subquery()
+    with recorder._connect() as conn:
+        event_position, index_position, next_position = conn.execute(
+            select(event_at, indexed_at, next_at)
+        ).one()
+    problem = None
+    if next_position is not None and int(next_position) <= position:
+        problem = (
+            f"{recorder.index.name}: the event at position {int(next_position)} "
+            f"(stream {oid}, version {current + 1}) has no index row in its stream"
+        )
+    elif current and (event_position is None or event_position != index_position):
+        problem = (
+            f"{recorder.index.name} row position={index_position}: stream {oid} version "
+            f"{current} is at position {event_position} in the events"
+        )
+    if problem is not None:
+        log.error("INDEX TAMPERED, replay refused: %s. Run `qp-ledger verify`.", problem)
+        raise IndexTampered(f"the event index does not match the events: {problem}")
+    return None if version is None else int(version)
