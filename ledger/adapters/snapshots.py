@@ -1,26 +1,55 @@
-"""The snapshot store: snapshots are a cache, so one that can't be read is skipped."""
+"""The snapshot store: snapshots are a cache, so one that can't be read or trusted is skipped."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import EventStore, MapperDeserialisationError
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    EventStore,
+    Mapper,
+    MapperDeserialisationError,
+    Recording,
+)
+
+from ledger.adapters.snapshot_auth import MacStore, SnapshotKey, snapshot_key_file
 
 log = logging.getLogger(__name__)
 
 
 class SnapshotStore(EventStore[UUID]):
-    """Snapshots are a cache of a record's state: one that can't be read is skipped.
+    """Snapshots are a cache of a record's state: one that can't be read or trusted is skipped.
 
     The record is then rebuilt from its events, which are the truth and which
     the proofs cover. A snapshot taken before a fix to the state's shape may
     not decode (version 1 kept flags keyed by the user's flag_id, and the ids
     ``_type_`` and ``_data_`` made it unreadable); it must not make the CCG's
-    record unreadable with it. The next snapshot taken replaces it.
+    record unreadable with it. A snapshot edited in the database must not be
+    served: each is written with an HMAC whose key is outside the database
+    (ledger/adapters/snapshot_auth.py) and used only if the code matches.
+    The next snapshot taken replaces one skipped.
     """
+
+    def __init__(self, mapper: Mapper[UUID], recorder: AggregateRecorder) -> None:
+        super().__init__(mapper=mapper, recorder=recorder)
+        datastore = getattr(recorder, "datastore", None)
+        url = getattr(getattr(datastore, "engine", None), "url", None)
+        path = None if url is None else snapshot_key_file(url.render_as_string(hide_password=False))
+        self.macs = MacStore(recorder, SnapshotKey(path))
+
+    def put(
+        self, domain_events: Sequence[DomainEventProtocol[UUID]], **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        key = self.macs.key.get(create=True)
+        if key is None:
+            log.error("snapshot not written: no snapshot key (see %s)", self.macs.key.path)
+            return []
+        self.macs.insert([self.mapper.to_stored_event(e) for e in domain_events], key)
+        return []
 
     def get(
         self,
@@ -33,6 +62,17 @@ class SnapshotStore(EventStore[UUID]):
     ) -> Iterator[DomainEventProtocol[UUID]]:
         stored = self.recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
         for snapshot in stored:
+            refused = self.macs.authentic(snapshot)
+            if refused is not None:
+                log.error(
+                    "SNAPSHOT REJECTED: %s row (originator_id=%s, originator_version=%s): %s; "
+                    "the record is rebuilt from its events. Run `qp-ledger verify`.",
+                    getattr(self.recorder, "events_table_name", "snapshots"),
+                    snapshot.originator_id,
+                    snapshot.originator_version,
+                    refused,
+                )
+                continue
             try:
                 yield self.mapper.to_domain_event(snapshot)
             except MapperDeserialisationError as e:

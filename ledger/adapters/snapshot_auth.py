@@ -1,0 +1,182 @@
+"""Snapshot authentication: an HMAC over each snapshot, with a key that is not in the database.
+
+A snapshot is a shortcut past a record's events, and the events are what the
+proofs cover; a snapshot edited in the database (a target of 2800 made 1)
+would otherwise be served, issued and "reproduced" as if it were the record.
+So each snapshot is written with an HMAC-SHA256 over its stream, version,
+topic and stored state, in ``<app>_snapshot_macs`` (same transaction), keyed
+by a secret kept in a file beside the checkpoint signing key. A snapshot
+whose code is missing or wrong is never used: the record is rebuilt from
+its events and the row is named in the log. Whoever can edit the database
+but not read that file cannot forge a snapshot.
+
+The key file: ``QP_LEDGER_SNAPSHOT_KEY_FILE``, else the signing key's file
+name with ``-snapshot.key`` for ``-signing.key`` (``qp-ledger-snapshot.key``
+beside ``qp-ledger-signing.key``). Created (mode 0600) at the first snapshot
+written; reading never creates it (no key: no snapshot is trusted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import struct
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, select
+
+from ledger.integrity.signing import key_file as signing_key_file
+
+SNAPSHOT_KEY_FILE = "QP_LEDGER_SNAPSHOT_KEY_FILE"
+_DOMAIN = b"qp-ledger snapshot mac v1\n"
+_BIG = BigInteger().with_variant(Integer(), "sqlite")
+
+log = logging.getLogger(__name__)
+
+
+def snapshot_key_file(database_url: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the snapshot key lives: configured, else beside the signing key."""
+    env = os.environ if environ is None else environ
+    value = env.get(SNAPSHOT_KEY_FILE, "").strip()
+    if value:
+        return Path(value)
+    signing = signing_key_file(database_url, env)
+    name = signing.name
+    if name.endswith("-signing.key"):
+        return signing.with_name(name.removesuffix("-signing.key") + "-snapshot.key")
+    return signing.with_name(f"{signing.stem}-snapshot.key")
+
+
+def macs_table(snapshots_table_name: str, metadata: MetaData | None = None) -> Table:
+    name = snapshots_table_name.removesuffix("_snapshots") + "_snapshot_macs"
+    return Table(
+        name,
+        metadata or MetaData(),
+        Column("originator_id", String(36), primary_key=True),
+        Column("originator_version", _BIG, primary_key=True, autoincrement=False),
+        Column("mac", LargeBinary(32), nullable=False),
+    )
+
+
+def snapshot_mac(key: bytes, snapshot: StoredEvent) -> bytes:
+    """HMAC-SHA256 over the snapshot's stream, version, topic and stored state (length-framed)."""
+    stream = str(UUID(str(snapshot.originator_id))).encode()
+    topic = snapshot.topic.encode()
+    state = bytes(snapshot.state)
+    message = b"".join(
+        (
+            _DOMAIN,
+            struct.pack(">I", len(stream)),
+            stream,
+            struct.pack(">Q", int(snapshot.originator_version)),
+            struct.pack(">I", len(topic)),
+            topic,
+            struct.pack(">I", len(state)),
+            state,
+        )
+    )
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+class SnapshotKey:
+    """The key, read from its file once it exists; created only when a snapshot is written."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._key: bytes | None = None if path is not None else secrets.token_bytes(32)
+
+    def get(self, create: bool = False) -> bytes | None:
+        if self._key is not None or self.path is None:
+            return self._key
+        try:
+            self._key = bytes.fromhex(self.path.read_text().strip())
+        except FileNotFoundError:
+            if create:
+                self._key = self._create(self.path)
+        except (OSError, ValueError) as e:
+            log.error(
+                "snapshot key file %s cannot be used (%s): no snapshot is trusted", self.path, e
+            )
+        return self._key
+
+    @staticmethod
+    def _create(path: Path) -> bytes | None:
+        """A new key, written atomically (another process may be creating it too)."""
+        key = secrets.token_bytes(32)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(key.hex() + "\n")
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return bytes.fromhex(path.read_text().strip())
+            finally:
+                temporary.unlink(missing_ok=True)
+        except (OSError, ValueError) as e:
+            log.error("cannot create snapshot key file %s (%s): snapshots are not written", path, e)
+            return None
+        log.warning("created snapshot authentication key %s (mode 0600)", path.resolve())
+        return key
+
+
+class MacStore:
+    """The codes of one snapshot store: a table beside the snapshots, or a dict in memory."""
+
+    def __init__(self, recorder: Any, key: SnapshotKey) -> None:
+        self.recorder, self.key = recorder, key
+        datastore = getattr(recorder, "datastore", None)
+        self.table: Table | None = None
+        self.memory: dict[tuple[str, int], bytes] = {}
+        if datastore is not None and hasattr(recorder, "events_table_name"):
+            self.table = macs_table(recorder.events_table_name)
+            self.table.create(datastore.engine, checkfirst=True)
+
+    def insert(self, stored: Sequence[StoredEvent], key: bytes) -> None:
+        """Store snapshots with their codes, in one transaction where the store has them."""
+        codes = {
+            (str(UUID(str(s.originator_id))), int(s.originator_version)): snapshot_mac(key, s)
+            for s in stored
+        }
+        if self.table is None:
+            self.recorder.insert_events(list(stored))
+            self.memory.update(codes)
+            return
+        rows = [
+            {"originator_id": oid, "originator_version": version, "mac": mac}
+            for (oid, version), mac in codes.items()
+        ]
+        with self.recorder.transaction(commit=True) as session:
+            self.recorder._insert_stored_events(session, stored)
+            session.execute(self.table.insert(), rows)
+
+    def stored_mac(self, snapshot: StoredEvent) -> bytes | None:
+        stream, version = str(UUID(str(snapshot.originator_id))), int(snapshot.originator_version)
+        if self.table is None:
+            return self.memory.get((stream, version))
+        c = self.table.c
+        with self.recorder.datastore.engine.connect() as conn:
+            value = conn.execute(
+                select(c.mac).where(c.originator_id == stream, c.originator_version == version)
+            ).scalar()
+        return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
+
+    def authentic(self, snapshot: StoredEvent) -> str | None:
+        """None if the snapshot may be used; otherwise why not."""
+        key = self.key.get()
+        if key is None:
+            return "there is no snapshot key to check it with"
+        stored = self.stored_mac(snapshot)
+        if stored is None:
+            return "it has no authentication code"
+        if not hmac.compare_digest(stored, snapshot_mac(key, snapshot)):
+            return "its authentication code does not match (edited in the database?)"
+        return None
