@@ -38,28 +38,14 @@ from flask import current_app, g, request
 from api.problems import Problem
 from ledger.adapters.tokens import ROLES, Token, TokenStore
 from ledger.domain.ccgs import get_ccg
+from ledger.domain.commands import COMMANDS
 from ledger.domain.errors import UnknownScheme
 from ledger.domain.scheme import get_scheme
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Command type -> the one role that may record it.
-WRITERS: dict[str, str] = {
-    "population_recorded": "board",
-    "local_measures_selected": "ccg",
-    "threshold_agreed": "area-team",
-    "measure_submitted": "ccg",
-    "constitution_standard_submitted": "board",
-    "quality_failure_flagged": "board",
-    "quality_failure_rescinded": "board",
-    "financial_position_declared": "ccg",
-    # HCAI cases (issue 14): the Board reports and withdraws cases (the national
-    # surveillance return); the area team of the CCG a case was reported against
-    # records the post-infection review's assignment and any reassignment.
-    "hcai_case_reported": "board",
-    "hcai_case_assigned": "area-team",
-    "hcai_case_withdrawn": "board",
-}
+#: Command type -> the one role that may record it (each command class says).
+WRITERS: dict[str, str] = {kind: command.writer for kind, command in COMMANDS.items()}
 #: Read action -> the roles that may perform it (CCG-scoped for ccg and area-team).
 READERS: dict[str, tuple[str, ...]] = {
     "read-ccg": ("ccg", "area-team", "board", "auditor"),

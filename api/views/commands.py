@@ -27,6 +27,7 @@ from api.jsonio import Blueprint
 from api.problems import Problem
 from api.schemas import commands as cs
 from api.schemas.common import IdempotencyHeaders
+from ledger.domain.cases import CASE_COMMANDS
 
 blp = Blueprint(
     "commands",
@@ -35,14 +36,12 @@ blp = Blueprint(
     description="Record facts about a CCG's premium: one resource per command type.",
 )
 
-#: Case commands change the case's stream and the records of the CCGs it moves
-#: between, so they take no If-Match (one sent is refused by the ledger).
-CASE_COMMANDS = ("hcai_case_reported", "hcai_case_assigned", "hcai_case_withdrawn")
-
 
 def command(kind: str, schema: type[cs.CommandBase]) -> Callable[[Any], Any]:
     """The decorators of a command's POST: who may write ``kind``, its body, its
-    headers (no If-Match for a case command) and the receipt."""
+    headers and the receipt. A case command changes the case's stream and the
+    records of the CCGs it moves between, so it takes no If-Match (one sent is
+    refused by the ledger)."""
     headers = IdempotencyHeaders if kind in CASE_COMMANDS else cs.WriteHeaders
 
     def decorate(post: Any) -> Any:

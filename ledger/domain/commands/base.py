@@ -27,6 +27,9 @@ class Command:
 
     #: The contract's name for the command (docs/contract.md), e.g. ``measure_submitted``.
     type: ClassVar[str]
+    #: The one role that may send it (docs/domain.md: who does what): ``board``,
+    #: ``area-team`` (for the CCGs of its area) or ``ccg`` (for itself).
+    writer: ClassVar[str]
     #: Fields a command of this type may leave out (none so far).
     optional: ClassVar[tuple[str, ...]] = ()
 

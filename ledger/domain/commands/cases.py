@@ -101,6 +101,7 @@ def _specimen_date(raw: dict[str, Any]) -> str:
 @dataclass(frozen=True, kw_only=True)
 class ReportCase(CaseCommand):
     type = "hcai_case_reported"
+    writer = "board"
 
     organism: str
     specimen_date: str
@@ -148,6 +149,7 @@ class ReportCase(CaseCommand):
 @dataclass(frozen=True, kw_only=True)
 class AssignCase(CaseCommand):
     type = "hcai_case_assigned"
+    writer = "area-team"
 
     #: ``ccg:<code>``, ``trust:<ODS code>`` or ``third-party``.
     assigned_to: str
@@ -182,6 +184,7 @@ class AssignCase(CaseCommand):
 @dataclass(frozen=True, kw_only=True)
 class WithdrawCase(CaseCommand):
     type = "hcai_case_withdrawn"
+    writer = "board"
 
     @classmethod
     def parse(cls, raw: dict[str, Any], scheme: Scheme) -> Self:

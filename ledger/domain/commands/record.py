@@ -34,6 +34,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 @dataclass(frozen=True, kw_only=True)
 class RecordPopulation(Command):
     type = "population_recorded"
+    writer = "board"
 
     population: int
     source: str
@@ -53,6 +54,7 @@ class RecordPopulation(Command):
 @dataclass(frozen=True, kw_only=True)
 class SelectLocalMeasures(Command):
     type = "local_measures_selected"
+    writer = "ccg"
 
     #: One ``{slot, name, criterion, direction}`` per local slot of the scheme.
     measures: list[dict[str, str]]
@@ -128,6 +130,7 @@ def _local_measures(raw: dict[str, Any], scheme: Scheme) -> list[dict[str, str]]
 @dataclass(frozen=True, kw_only=True)
 class AgreeThreshold(Command):
     type = "threshold_agreed"
+    writer = "area-team"
 
     measure: str
     criterion: str
@@ -161,6 +164,7 @@ class AgreeThreshold(Command):
 @dataclass(frozen=True, kw_only=True)
 class SubmitMeasure(Command):
     type = "measure_submitted"
+    writer = "ccg"
 
     measure: str
     criterion: str
@@ -193,6 +197,7 @@ class SubmitMeasure(Command):
 @dataclass(frozen=True, kw_only=True)
 class SubmitConstitutionStandard(Command):
     type = "constitution_standard_submitted"
+    writer = "board"
 
     standard: str
     period: str
@@ -221,6 +226,7 @@ class SubmitConstitutionStandard(Command):
 @dataclass(frozen=True, kw_only=True)
 class FlagQualityFailure(Command):
     type = "quality_failure_flagged"
+    writer = "board"
 
     flag_id: str
     description: str
@@ -241,6 +247,7 @@ class FlagQualityFailure(Command):
 @dataclass(frozen=True, kw_only=True)
 class RescindQualityFailure(Command):
     type = "quality_failure_rescinded"
+    writer = "board"
 
     flag_id: str
 
@@ -256,6 +263,7 @@ class RescindQualityFailure(Command):
 @dataclass(frozen=True, kw_only=True)
 class DeclareFinancialPosition(Command):
     type = "financial_position_declared"
+    writer = "ccg"
 
     outturn: str
     amount_pence: int
