@@ -73,7 +73,7 @@ def bare_server(args: argparse.Namespace) -> None:
     """
     from flask import Flask, jsonify
 
-    from ledger import cli_admin
+    from ledger.cli import admin as cli_admin
 
     summaries = json.loads(Path(args.bare_summaries).read_text("utf-8"))
     decisions = json.loads(Path(args.bare_decisions).read_text("utf-8"))

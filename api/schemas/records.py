@@ -13,6 +13,16 @@ from api.schemas.common import (
     event_refs,
     nullable_number,
 )
+from api.schemas.parameters import header
+
+#: A decision's caching, documented on its 200 and 304 (api/etags.py).
+CACHE_CONTROL = {
+    "Cache-Control": header(
+        "`private, max-age=31536000, immutable` for a decision at a log position "
+        "(`position`: it never changes); `private, no-cache` otherwise (revalidate with "
+        "If-None-Match). `private` because whether a token may read it depends on the token."
+    )
+}
 
 
 class CaseLine(Document):

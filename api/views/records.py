@@ -11,10 +11,17 @@ from flask.views import MethodView
 
 from api.auth import allow
 from api.context import ledger
-from api.etags import json_with_etag
+from api.etags import json_with_etag, respond, tagged_json
 from api.jsonio import Blueprint
 from api.schemas import parameters
-from api.schemas.records import Decision, DecisionQuery, HCAICaseStory, HistoryPage, HistoryQuery
+from api.schemas.records import (
+    CACHE_CONTROL,
+    Decision,
+    DecisionQuery,
+    HCAICaseStory,
+    HistoryPage,
+    HistoryQuery,
+)
 
 blp = Blueprint(
     "records",
@@ -25,14 +32,20 @@ blp = Blueprint(
 
 
 def with_etag(
-    query: type[ma.Schema], answer: type[ma.Schema], description: str
+    query: type[ma.Schema],
+    answer: type[ma.Schema],
+    description: str,
+    headers: dict[str, Any] | None = None,
 ) -> Callable[[Any], Any]:
     """The decorators of a read that answers with an ETag (and 304 for If-None-Match)."""
+    headers = {**parameters.ETAG, **(headers or {})}
 
     def decorate(get: Any) -> Any:
         get = blp.doc(parameters=parameters.IF_NONE_MATCH)(get)
-        get = blp.alt_response(304, description="Not modified (If-None-Match).")(get)
-        get = blp.response(200, answer, headers=parameters.ETAG, description=description)(get)
+        get = blp.alt_response(304, description="Not modified (If-None-Match).", headers=headers)(
+            get
+        )
+        get = blp.response(200, answer, headers=headers, description=description)(get)
         get = blp.arguments(query, location="query", as_kwargs=True)(get)
         return allow("read-ccg")(get)
 
@@ -48,7 +61,12 @@ def version_at(ccg: str, scheme: str, position: int) -> int:
 
 @blp.route("/decision", endpoint="decision")
 class DecisionView(MethodView):
-    @with_etag(DecisionQuery, Decision, "The decision document of docs/contract.md.")
+    @with_etag(
+        DecisionQuery,
+        Decision,
+        "The decision document of docs/contract.md.",
+        CACHE_CONTROL,
+    )
     def get(
         self, ccg: str, scheme: str, as_of: str | None = None, position: int | None = None
     ) -> Response:
@@ -58,10 +76,38 @@ class DecisionView(MethodView):
         only events at or before that log position; give at most one. A moment
         when the record held no events has no decision: 404 `nothing-recorded`,
         naming the record's first event.
+
+        A decision at a position never changes: with `position` the answer is
+        `Cache-Control: private, max-age=31536000, immutable`; otherwise
+        `private, no-cache` (revalidate with `If-None-Match`: 304 when unchanged).
         """
-        decision = ledger().determinations.decision(ccg, scheme, as_of=as_of, position=position)
-        document = decision.document
-        return json_with_etag(document, ccg, scheme, version_at(ccg, scheme, document["position"]))
+        return respond(*decision_body(ccg, scheme, as_of, position), immutable=position is not None)
+
+
+def decision_body(
+    ccg: str, scheme: str, as_of: str | None, position: int | None
+) -> tuple[bytes, str]:
+    """The served bytes and ETag of a decision, kept by the log position it was read at.
+
+    A resolved point (log position, and the moment the document names) is final,
+    so its bytes are too: "now" costs one query for the log head, a pinned
+    position none. Errors (unknown CCG, bad point, nothing recorded) are never kept.
+    """
+    app = ledger()
+    app.check_subject(ccg, scheme)
+    point, moment = app.resolve_point(as_of=as_of, position=position)
+    bodies = app.decision_cache.bodies
+    tagged: tuple[bytes, str] | None = bodies.get(("decision", ccg, scheme, point, moment))
+    if tagged is not None:
+        return tagged
+    if as_of is None:
+        decision = app.determinations.decision(ccg, scheme, position=point)
+    else:
+        decision = app.determinations.decision(ccg, scheme, as_of=as_of)
+    document = decision.document
+    at = int(document["position"])
+    tagged = tagged_json(document, ccg, scheme, version_at(ccg, scheme, at))
+    return bodies.put(("decision", ccg, scheme, at, document["as_of"]), tagged)
 
 
 @blp.route("/history", endpoint="history")

@@ -32,6 +32,7 @@ from ledger.domain.errors import InvalidCommand, UnknownCCG
 from ledger.domain.facts import EventRef
 from ledger.domain.record import CCGPremiumRecord, event_id, stream_id
 from ledger.domain.scheme import get_scheme
+from ledger.service.decision_cache import DecisionCache
 from ledger.service.receipts import Receipt
 
 SQL_FACTORY = "ledger.adapters.recorder:Factory"
@@ -62,6 +63,8 @@ class LedgerCore(Application[UUID]):
         self.log_store: LedgerStore = self.recorder
         self._locks_guard = threading.Lock()
         self._stream_locks: dict[UUID, threading.Lock] = {}
+        #: Values of final log positions, kept (ledger/service/decision_cache.py).
+        self.decision_cache = DecisionCache()
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         recorder = self.factory.aggregate_recorder(purpose="snapshots")

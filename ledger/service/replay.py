@@ -17,7 +17,7 @@ from ledger.domain.facts import Facts
 from ledger.domain.record import CCGPremiumRecord, stream_id
 from ledger.domain.record_facts import facts_from_record, typed_versions
 from ledger.domain.scheme import get_scheme
-from ledger.engine.decide import Decision, decide
+from ledger.engine.decide import ENGINE_VERSION, Decision, decide
 from ledger.service.core import LedgerCore
 
 
@@ -27,36 +27,72 @@ class Replay(LedgerCore):
     def resolve_point(
         self, *, as_of: str | None = None, position: int | None = None
     ) -> tuple[int, str | None]:
-        """Turn "as of T" or "at position P" (or now) into a log position and a time."""
+        """Turn "as of T" or "at position P" (or now) into a log position and a time.
+
+        A position or instant at or below the highest head already seen is known
+        valid without asking the store (the log only grows); "now" asks for the
+        head, one index lookup.
+        """
         if as_of is not None and position is not None:
             raise InvalidCommand("give as_of or position, not both", field="as_of")
         store = self.log_store
-        head = self.max_position()
         if position is not None:
             if isinstance(position, bool) or not isinstance(position, int) or position < 0:
                 raise InvalidCommand("position: must be a whole number >= 0", field="position")
-            if position > head:
-                raise InvalidCommand(
-                    f"position: {position} is beyond the end of the log ({head})",
-                    field="position",
-                    allowed=f"0..{head}",
-                )
-            known = store.recorded_us(position)
+            if position > self.decision_cache.known_head()[0]:
+                head = self._head()
+                if position > head:
+                    raise InvalidCommand(
+                        f"position: {position} is beyond the end of the log ({head})",
+                        field="position",
+                        allowed=f"0..{head}",
+                    )
+            known = self._time_at(position)
             return position, (us_to_iso(known) if known is not None else None)
         if as_of is not None:
             moment = parse_instant(as_of)
             t = to_us(moment)
-            # Another process's clock may run ahead of ours: a time the ledger has
-            # already recorded is never "in the future".
-            last = store.recorded_us(head) if head else None
-            if t > max(store.clock(), last or 0):
-                raise InvalidCommand(
-                    f"as_of: {as_of} is in the future; a replay can only use "
-                    "what the ledger already knows",
-                    field="as_of",
-                )
-            return store.position_at(t), us_to_iso(t)
+            instants = self.decision_cache.instants
+            if t > self.decision_cache.known_head()[1]:
+                head = self._head()
+                # Another process's clock may run ahead of ours: a time the ledger has
+                # already recorded is never "in the future".
+                last = self._time_at(head) if head else None
+                if t > max(store.clock(), last or 0):
+                    raise InvalidCommand(
+                        f"as_of: {as_of} is in the future; a replay can only use "
+                        "what the ledger already knows",
+                        field="as_of",
+                    )
+                if last is None or t > last:
+                    # A later write may still be recorded at or before t: not final.
+                    return store.position_at(t), us_to_iso(t)
+            found = instants.get(t)
+            if found is None:
+                found = instants.put(t, (store.position_at(t),))
+            return found[0], us_to_iso(t)
+        head = self._head()
         return head, (us_to_iso(self._recorded_us(head)) if head else None)
+
+    def _head(self) -> int:
+        head = self.max_position()
+        if head > self.decision_cache.known_head()[0]:
+            self.decision_cache.saw_head(head, self._time_at(head))
+        return head
+
+    def _time_at(self, position: int) -> int | None:
+        """The recorded time at a position at or below the head (kept: it is final)."""
+        times = self.decision_cache.times
+        found = times.get(position)
+        if found is None:
+            found = times.put(position, (self.log_store.recorded_us(position),))
+        return found[0]
+
+    def _recorded_us(self, position: int) -> int:
+        value = self._time_at(position)
+        if value is None:
+            raise InvalidCommand(f"position {position} is not in the log", field="position")
+        return value
 
     def facts(
         self, ccg: str, scheme: str, *, as_of: str | None = None, position: int | None = None
@@ -64,21 +100,51 @@ class Replay(LedgerCore):
         """The facts known about one CCG at a point in the log (the engine's input)."""
         self.check_subject(ccg, scheme)
         point, moment = self.resolve_point(as_of=as_of, position=position)
-        oid = stream_id(ccg, scheme)
-        version = self.log_store.stream_version_at(str(oid), point)
-        if version is None:
+        version = self._version_at(str(stream_id(ccg, scheme)), point)
+        return self._facts_at(ccg, scheme, version, point, moment)
+
+    def _facts_at(
+        self, ccg: str, scheme: str, version: int, point: int, moment: str | None
+    ) -> Facts:
+        if not version:
             return Facts(ccg=ccg, scheme=scheme, position=point, as_of=moment)
+        oid = stream_id(ccg, scheme)
         record: CCGPremiumRecord = self.repository.get(oid, version=version)
         return facts_from_record(record, self._refs(oid, typed_versions(record)), point, moment)
+
+    def _version_at(self, oid: str, position: int) -> int:
+        """The stream's version at a resolved position (0: not yet opened); kept, it is final."""
+        versions = self.decision_cache.versions
+        found = versions.get((oid, position))
+        if found is None:
+            version = self.log_store.stream_version_at(oid, position) or 0
+            found = (version,)
+            if position <= self.decision_cache.known_head()[0]:
+                versions.put((oid, position), found)
+        return found[0]
 
     def decision(
         self, ccg: str, scheme: str, *, as_of: str | None = None, position: int | None = None
     ) -> Decision:
-        """The premium decision as it stood at a recorded time or log position (or now)."""
-        facts = self.facts(ccg, scheme, as_of=as_of, position=position)
-        decision = decide(get_scheme(scheme), facts)
-        self.attach_log(decision.document)
-        return decision
+        """The premium decision as it stood at a recorded time or log position (or now).
+
+        Computed once per (stream, stream version, engine version): a replay of
+        the same record version at another position only re-stamps the moment
+        (``as_of``, ``position``) and the Merkle head it points at.
+        """
+        self.check_subject(ccg, scheme)
+        point, moment = self.resolve_point(as_of=as_of, position=position)
+        oid = stream_id(ccg, scheme)
+        version = self._version_at(str(oid), point)
+        key = (str(oid), version, ENGINE_VERSION)
+        cache = self.decision_cache
+        document = cache.document(key, point, moment)
+        if document is None:
+            facts = self._facts_at(ccg, scheme, version, point, moment)
+            document = decide(get_scheme(scheme), facts).document
+            cache.keep(key, document)
+        self.attach_log(document)
+        return Decision(document)
 
     def attach_log(self, document: dict[str, Any]) -> None:
         """Point a decision at the log it used: the Merkle tree size and root at its position.
@@ -86,8 +152,14 @@ class Replay(LedgerCore):
         An auditor holding a checkpoint can then prove, with a consistency proof,
         that the replay used a prefix of the log they trust.
         """
-        size, root = self.log_store.log_head_at(int(document["position"]))
-        document["log"] = {"tree_size": size, "root_hash": "sha256:" + root.hex()}
+        position = int(document["position"])
+        log = self.decision_cache.log_heads.get(position)
+        if log is None:
+            size, root = self.log_store.log_head_at(position)
+            log = {"tree_size": size, "root_hash": "sha256:" + root.hex()}
+            if position <= self.decision_cache.known_head()[0]:
+                self.decision_cache.log_heads.put(position, log)
+        document["log"] = dict(log)
 
     def stream_version(self, ccg: str, scheme: str) -> int:
         self.check_subject(ccg, scheme)
@@ -99,4 +171,4 @@ class Replay(LedgerCore):
     def stream_version_at(self, ccg: str, scheme: str, position: int) -> int:
         """The CCG's record version as it stood at a log position (0: not yet opened)."""
         self.check_subject(ccg, scheme)
-        return self.log_store.stream_version_at(str(stream_id(ccg, scheme)), position) or 0
+        return self._version_at(str(stream_id(ccg, scheme)), position)
