@@ -18,25 +18,22 @@ written; reading never creates it (no key: no snapshot is trusted).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
 import secrets
-import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, select
+from sqlalchemy import Table, select
 
 from ledger.integrity.signing import key_file as signing_key_file
+from ledger.integrity.snapshot_mac import macs_table, snapshot_mac
 
 SNAPSHOT_KEY_FILE = "QP_LEDGER_SNAPSHOT_KEY_FILE"
-_DOMAIN = b"qp-ledger snapshot mac v1\n"
-_BIG = BigInteger().with_variant(Integer(), "sqlite")
 
 log = logging.getLogger(__name__)
 
@@ -54,35 +51,10 @@ def snapshot_key_file(database_url: str | None, environ: Mapping[str, str] | Non
     return signing.with_name(f"{signing.stem}-snapshot.key")
 
 
-def macs_table(snapshots_table_name: str, metadata: MetaData | None = None) -> Table:
-    name = snapshots_table_name.removesuffix("_snapshots") + "_snapshot_macs"
-    return Table(
-        name,
-        metadata or MetaData(),
-        Column("originator_id", String(36), primary_key=True),
-        Column("originator_version", _BIG, primary_key=True, autoincrement=False),
-        Column("mac", LargeBinary(32), nullable=False),
+def stored_snapshot_mac(key: bytes, snapshot: StoredEvent) -> bytes:
+    return snapshot_mac(
+        key, snapshot.originator_id, snapshot.originator_version, snapshot.topic, snapshot.state
     )
-
-
-def snapshot_mac(key: bytes, snapshot: StoredEvent) -> bytes:
-    """HMAC-SHA256 over the snapshot's stream, version, topic and stored state (length-framed)."""
-    stream = str(UUID(str(snapshot.originator_id))).encode()
-    topic = snapshot.topic.encode()
-    state = bytes(snapshot.state)
-    message = b"".join(
-        (
-            _DOMAIN,
-            struct.pack(">I", len(stream)),
-            stream,
-            struct.pack(">Q", int(snapshot.originator_version)),
-            struct.pack(">I", len(topic)),
-            topic,
-            struct.pack(">I", len(state)),
-            state,
-        )
-    )
-    return hmac.new(key, message, hashlib.sha256).digest()
 
 
 class SnapshotKey:
@@ -143,7 +115,9 @@ class MacStore:
     def insert(self, stored: Sequence[StoredEvent], key: bytes) -> None:
         """Store snapshots with their codes, in one transaction where the store has them."""
         codes = {
-            (str(UUID(str(s.originator_id))), int(s.originator_version)): snapshot_mac(key, s)
+            (str(UUID(str(s.originator_id))), int(s.originator_version)): stored_snapshot_mac(
+                key, s
+            )
             for s in stored
         }
         if self.table is None:
@@ -177,6 +151,6 @@ class MacStore:
         stored = self.stored_mac(snapshot)
         if stored is None:
             return "it has no authentication code"
-        if not hmac.compare_digest(stored, snapshot_mac(key, snapshot)):
+        if not hmac.compare_digest(stored, stored_snapshot_mac(key, snapshot)):
             return "its authentication code does not match (edited in the database?)"
         return None

@@ -14,9 +14,11 @@ from eventsourcing.persistence import (
     Mapper,
     MapperDeserialisationError,
     Recording,
+    StoredEvent,
 )
 
 from ledger.adapters.snapshot_auth import MacStore, SnapshotKey, snapshot_key_file
+from ledger.integrity.audit_tables import Decode, OwnedTables
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +79,31 @@ class SnapshotStore(EventStore[UUID]):
                 yield self.mapper.to_domain_event(snapshot)
             except MapperDeserialisationError as e:
                 log.warning("snapshot skipped, the record is rebuilt from its events: %s", e)
+
+
+def audit_inputs(
+    store: Any, snapshots: Any, mapper: Mapper[UUID]
+) -> tuple[OwnedTables, Decode, bytes | None]:
+    """What ``qp-ledger verify`` needs to check the tables beside the Merkle log.
+
+    The snapshot key is read only if its file exists (verifying never creates one).
+    """
+    snapshot_table = None
+    macs = None
+    if isinstance(snapshots, SnapshotStore) and snapshots.macs.table is not None:
+        snapshot_table = snapshots.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        macs = snapshots.macs.table
+    owned = OwnedTables(
+        events=store.events_record_cls.__table__,
+        index=store.index,
+        idempotency=store.idempotency,
+        snapshots=snapshot_table,
+        macs=macs,
+    )
+
+    def decode(originator_id: Any, version: int, topic: str, state: bytes) -> Any:
+        oid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        return mapper.to_domain_event(StoredEvent(oid, version, topic, state))
+
+    key = snapshots.macs.key.get() if isinstance(snapshots, SnapshotStore) else None
+    return owned, decode, key

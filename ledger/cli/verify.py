@@ -18,6 +18,7 @@ import click
 from sqlalchemy import Connection, Engine
 from tqdm import tqdm
 
+from ledger.adapters.snapshots import audit_inputs
 from ledger.cli.common import (
     Refused,
     check_failed,
@@ -29,6 +30,7 @@ from ledger.cli.common import (
 from ledger.cli.keys import configured_verifier, given_verifier, key_file_option, origin_option
 from ledger.cli.witness import trusted_witnesses, witness_options
 from ledger.integrity.audit import AuditReport, audit
+from ledger.integrity.audit_tables import audit_tables
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
 from ledger.integrity.cosignature import verify_cosignatures
 from ledger.integrity.documents import b64, sha256_hex
@@ -157,6 +159,10 @@ def _audit(ledger: QPLedger, cp: Checkpoint | None) -> tuple[AuditReport, dict[s
             _compare_stored_tree(log, conn, report, extra)
         except Exception as e:
             report.flag(None, None, f"the stored tree cannot be read: {type(e).__name__}: {e}")
+        try:  # the index, snapshot and idempotency rows, against the events
+            audit_tables(conn, *audit_inputs(store, ledger.snapshots, ledger.mapper), report=report)
+        except Exception as e:
+            report.flag(None, None, f"the ledger's tables cannot be read: {type(e).__name__}: {e}")
     return report, extra
 
 
@@ -212,6 +218,7 @@ def _report_document(
         "first_bad_position": report.first_bad_position,
         "problems": [
             {"position": p.position, "leaf_index": p.leaf_index, "what": p.what}
+            | ({"table": p.table, "row": p.row} if p.table is not None else {})
             for p in report.problems
         ],
         "more_problems": report.more_problems,
@@ -254,6 +261,8 @@ def _print_report(report: AuditReport, extra: dict[str, Any], checkpoint_file: P
         f"the first position that does not match is {first}"
         if first is not None
         else "no single event is at fault (see below)"
+        if not any(p.table for p in report.problems)
+        else f"the first bad row is in {next(p.table for p in report.problems if p.table)}"
     )
     click.echo(f"NOT VERIFIED: {count} problem(s); {where}", err=True)
     for problem in report.problems:

@@ -12,6 +12,9 @@ to a limit) and names the first position that does not match:
 * a deleted event: the position its leaf still records;
 * an inserted event: its position (it has no leaf);
 * swapped events: the earlier of the two;
+* an index row whose stream or version is not its event's (moved to another
+  stream): that position, naming the index row (the index's recorded time is
+  in the leaf, so an edited time shows as an edited event);
 * an operator who rewrote the events *and* every hash consistently: only a
   checkpoint published before can show it, and the audit says so.
 
@@ -116,7 +119,7 @@ class _Pass:
         self.report, self.progress = report, progress
         self.at = None if checkpoint is None else checkpoint.size
         self.cursors = Cursors(conn)
-        self.faults = Faults(log, conn, bound, report)
+        self.faults = Faults(log, conn, bound, report, recorded.name)
 
     def run(self) -> bytes | None:
         try:
@@ -142,6 +145,8 @@ class _Pass:
                 lv.originator_id,
                 lv.previous_hash,
                 lv.leaf_hash,
+                rc.originator_id,
+                rc.originator_version,
             )
             .select_from(
                 self.log.events.outerjoin(self.recorded, rc.position == ev.id).outerjoin(
@@ -183,6 +188,8 @@ class _Pass:
                     leaf_stream,
                     stored_previous,
                     stored_leaf,
+                    index_stream,
+                    index_version,
                 ) = row
                 if type(stored_leaf) is memoryview:  # psycopg2's bytea: compare as bytes
                     stored_leaf, stored_previous = stored_leaf.tobytes(), stored_previous.tobytes()
@@ -220,6 +227,10 @@ class _Pass:
                     # A column holding a value of another type than the ledger writes
                     # (SQLite keeps whatever an UPDATE puts there): edited by hand.
                     leaf, malformed, stream = bytes(32), str(e), ("", b"")
+                if (index_version != version or index_stream != stream[0]) and (
+                    malformed is None and recorded_us is not None
+                ):
+                    self.faults.index_row(position, index_stream, index_version, stream[0], version)
                 if (
                     malformed is not None
                     or leaf_index != expected

@@ -25,9 +25,15 @@ class Faults:
     """Reports the mismatches of one audit pass over the events up to ``bound``."""
 
     def __init__(
-        self, log: IntegrityTables, conn: Connection, bound: int, report: AuditReport
+        self,
+        log: IntegrityTables,
+        conn: Connection,
+        bound: int,
+        report: AuditReport,
+        index_name: str = "event_index",
     ) -> None:
         self.log, self.conn, self.bound, self.report = log, conn, bound, report
+        self.index_name = index_name
 
     def mismatch(
         self,
@@ -72,6 +78,19 @@ class Faults:
                 f"the stored leaf names stream {leaf_stream}, the event is in {stream}",
             )
         return max(expected, leaf_index + 1)
+
+    def index_row(
+        self, position: int, index_stream: Any, index_version: Any, stream: str, version: int
+    ) -> None:
+        """The index row of an event names another stream or version than the event's."""
+        self.report.flag(
+            position,
+            None,
+            f"names stream {index_stream!s:.40} version {index_version!s:.20}; the event at "
+            f"this position is stream {stream} version {version}",
+            table=self.index_name,
+            row=f"position={position}",
+        )
 
     def missing(self, first: int, end: int, before: int) -> None:
         """Stored leaves ``[first, end)`` whose events are gone (``before``: the next event)."""

@@ -16,13 +16,21 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class Problem:
-    """One mismatch: the position (when an event is at fault) and what is wrong."""
+    """One mismatch: the position (when an event is at fault), the row, and what is wrong.
+
+    ``table`` and ``row`` name the row at fault when it is not the event's own
+    (an index, snapshot or idempotency row): ``row`` is its key, as text.
+    """
 
     position: int | None
     leaf_index: int | None
     what: str
+    table: str | None = None
+    row: str | None = None
 
     def __str__(self) -> str:
+        if self.table is not None:
+            return f"{self.table} row ({self.row}): {self.what}"
         where = f"position {self.position}" if self.position is not None else "log"
         return f"{where}: {self.what}"
 
@@ -51,8 +59,16 @@ class AuditReport:
         positions = [p.position for p in self.problems if p.position is not None]
         return min(positions) if positions else None
 
-    def flag(self, position: int | None, leaf_index: int | None, what: str) -> None:
+    def flag(
+        self,
+        position: int | None,
+        leaf_index: int | None,
+        what: str,
+        *,
+        table: str | None = None,
+        row: str | None = None,
+    ) -> None:
         if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(Problem(position, leaf_index, what))
+            self.problems.append(Problem(position, leaf_index, what, table, row))
         else:
             self.more_problems += 1
