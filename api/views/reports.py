@@ -20,11 +20,12 @@ import json
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import marshmallow as ma
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
 
@@ -38,12 +39,16 @@ from ledger.config import DATABASE_URL
 from ledger.domain.ccgs import get_ccg
 from ledger.projections import Page, ReadModelNotReady, ReadModels, projection_lag
 from ledger.projections.read import MAX_PAGE_SIZE
+from ledger.service.decision_cache import Memo
 
 #: Role action every report view declares (api.auth.READERS must list who may).
 ACTION = "read-reports"
 #: Seconds a request with ``min_position`` waits for the read models (config key).
 WAIT_SETTING = "QP_LEDGER_REPORTS_WAIT_SECONDS"
 DEFAULT_WAIT_SECONDS = 2.0
+#: Where the app keeps served report pages (``current_app.extensions``), and how many.
+BODIES = "qp_report_bodies"
+REPORT_BODIES = 1024
 _lock = threading.Lock()
 T = TypeVar("T")
 
@@ -179,6 +184,34 @@ def reading(names: Sequence[str], min_position: int | None, query: Callable[[], 
         raise Problem(503, "not-ready", e.message, headers={"Retry-After": "5"}) from None
 
 
+@dataclass(frozen=True)
+class Served:
+    """A report page as served: exact bytes and content headers, row count, position."""
+
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    total: int
+    position: int
+
+
+def _bodies() -> Memo[Served]:
+    found: Memo[Served] | None = current_app.extensions.get(BODIES)
+    if found is None:
+        with _lock:
+            found = current_app.extensions.setdefault(BODIES, Memo(REPORT_BODIES))
+    return found
+
+
+def _serialise(page: Page, schema: ma.Schema, filename: str, csv: bool) -> Served:
+    """What flask-smorest's response schema (JSON) or csv_response (CSV) would send."""
+    if csv:
+        built = csv_response(page.items, schema, f'inline; filename="{filename}.csv"')
+    else:
+        built = jsonify(schema.dump(page.items, many=True))
+    kept = tuple((k, v) for k, v in built.headers.items() if k != "Content-Length")
+    return Served(built.get_data(), kept, page.total, page.position)
+
+
 def paged(
     read_model: str,
     min_position: int | None,
@@ -192,19 +225,35 @@ def paged(
     """One page of a read model, as JSON (through the view's response schema) or CSV.
 
     ``paginate`` turns ``params.item_count`` into the X-Pagination and Link headers.
+    The body is serialised once per (normalised query, read model generation and
+    position): those tables do not change until the pair does, which costs one
+    query to ask (docs/api.md, "Caching").
     """
-    page = reading(
-        [read_model],
-        min_position,
-        lambda: query(*args, page=params.page, page_size=params.page_size, **filters),
-    )
-    params.item_count = page.total
-    headers = {"X-Projection-Position": str(page.position), "Vary": "Accept"}
-    if wants_csv():
-        response = csv_response(page.items, schema, f'inline; filename="{filename}.csv"')
-        response.headers.update(headers)
-        return response
-    return page.items, 200, headers
+    csv = wants_csv()
+    asked = (
+        read_model, getattr(query, "__name__", repr(query)), args,
+        tuple(sorted(filters.items())), params.page, params.page_size, csv, filename,
+    )  # fmt: skip
+    bodies = _bodies()
+
+    def serve() -> Served:
+        models = read_models()
+        stand = models.stands(read_model)
+        found = bodies.get((stand, asked))
+        if found is not None:
+            return found
+        page = query(*args, page=params.page, page_size=params.page_size, **filters)
+        served = _serialise(page, schema, filename, csv)
+        # Kept only if the page was read at the pair asked before and after it.
+        if page.position == stand[1] and models.stands(read_model) == stand:
+            bodies.put((stand, asked), served)
+        return served
+
+    served = reading([read_model], min_position, serve)
+    params.item_count = served.total
+    response = current_app.response_class(served.body, headers=list(served.headers))
+    response.headers.update({"X-Projection-Position": str(served.position), "Vary": "Accept"})
+    return response
 
 
 def _paged_view(query: type[ma.Schema], rows: type[ma.Schema]) -> Callable[[Any], Any]:

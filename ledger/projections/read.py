@@ -125,6 +125,33 @@ class ReadModels:
         status = self.status()
         return min(int(status[read_model(n).name]["position"]) for n in (names or list(status)))
 
+    def stands(self, name: str) -> tuple[int, int]:
+        """The read model's active generation and the log position it has applied.
+
+        One query. Its tables change only with this pair (the projector moves the
+        position in the transaction that writes them), so a reader may keep what
+        it built from them under the pair: the reporting API keeps its bodies so.
+        """
+        if not self.db.has_catalog():
+            raise ReadModelNotReady(
+                f"the {name} read model has not been built yet: run `qp-ledger project`"
+            )
+        c, t = self.db.catalog, self.db.tracking
+        joined = c.outerjoin(
+            t, (t.c.projection == c.c.projection) & (t.c.generation == c.c.generation)
+        )
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(c.c.generation, t.c.notification_id)
+                .select_from(joined)
+                .where(c.c.projection == name)
+            ).first()
+        if row is None:
+            raise ReadModelNotReady(
+                f"the {name} read model has not been built yet: run `qp-ledger project`"
+            )
+        return int(row[0]), int(row[1] or 0)
+
     def wait_for(
         self, min_position: int, names: Sequence[str] = (), timeout: float = 2.0
     ) -> tuple[bool, int]:
