@@ -6,7 +6,10 @@ after the events and their recorded times are written, under the same
 events-table lock, so a position, its leaf and the nodes it completes commit
 or roll back together, and leaves are appended in exactly the log order. Per
 write it makes two reads (one statement of scalar lookups, one of at most 64
-right-edge nodes), then two inserts of about 2 rows per event: O(log n).
+right-edge nodes, skipped when this process wrote last), then two inserts of
+about 2 rows per event: O(log n). On PostgreSQL the store sends the lookups
+with its lock and the rows with its events, in one statement each
+(:meth:`IntegrityLog.write_state_query`, :meth:`IntegrityLog.plan`).
 
 Proofs and roots for any size are O(log n) reads of stored nodes
 (:class:`~ledger.integrity.nodes.StoredNodes`). :func:`ledger.integrity.audit.audit`
@@ -39,6 +42,19 @@ from ledger.integrity.tables import IntegrityTables, Reader, stored_leaf
 
 #: Scalar look-ups per statement when finding the chain heads of a batch's streams.
 _HEADS_PER_STATEMENT = 100
+
+#: ``first_position`` for a write state read before the events are inserted.
+AFTER_ALL = 2**63 - 1
+
+
+def stream_list(stored_events: Sequence[StoredEvent]) -> list[str]:
+    """The batch's streams, each once, in order of first appearance."""
+    return list(dict.fromkeys(stream_text(e.originator_id) for e in stored_events))
+
+
+def write_state_params(streams: Sequence[str]) -> dict[str, str]:
+    """Bind values of the chain-head look-ups of :meth:`IntegrityLog.write_state_query`."""
+    return {f"s{i}": s for i, s in enumerate(streams[:_HEADS_PER_STATEMENT])}
 
 
 class IntegrityLogBehind(RuntimeError):
@@ -82,8 +98,33 @@ class IntegrityLog(IntegrityTables):
         if not len(stored_events) == len(positions) == len(recorded_us):
             raise ValueError("one position and one recorded time per event")
         conn = session.connection() if isinstance(session, Session) else session
-        streams = list(dict.fromkeys(stream_text(e.originator_id) for e in stored_events))
+        streams = stream_list(stored_events)
         last, heads = self._write_state(conn, positions[0], streams)
+        leaf_rows, node_rows, head = self.plan(
+            conn, stored_events, positions, recorded_us, last, heads
+        )
+        conn.execute(self.leaves.insert(), leaf_rows)
+        if node_rows:
+            conn.execute(self.nodes.insert(), node_rows)
+        return head
+
+    def plan(
+        self,
+        conn: Connection,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int],
+        recorded_us: Sequence[int],
+        last: Mapping[str, Any] | None,
+        heads: dict[str, bytes],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], TreeHead]:
+        """The leaf and node rows these events add, and the new tree head; nothing written.
+
+        ``last`` and ``heads`` are :meth:`write_state`'s answer, read under the
+        lock. Separate from the inserts so that a store can send the rows in
+        the statement that inserts the events (one round trip, see
+        ledger/adapters/recorder.py); it reads only the right-edge nodes, and
+        only when this process was not the last writer.
+        """
         size = 0 if last is None else last["leaf_index"] + 1
         edge = CompactRange(size, self._edge_hashes(conn, size, last))
         leaf_rows: list[dict[str, Any]] = []
@@ -114,21 +155,43 @@ class IntegrityLog(IntegrityTables):
             )
             for node, value in edge.append(leaf)[1:]:
                 node_rows.append({"level": node.level, "idx": node.index, "hash": value})
-        conn.execute(self.leaves.insert(), leaf_rows)
-        if node_rows:
-            conn.execute(self.nodes.insert(), node_rows)
         # Safe even if this transaction rolls back: the next append's size or
         # last leaf will not match, and it reads the edge from the database.
         self._edge_cache = (edge.size, leaf_rows[-1]["leaf_hash"], edge.hashes)
-        return TreeHead(edge.size, edge.root())
+        return leaf_rows, node_rows, TreeHead(edge.size, edge.root())
+
+    def write_state(
+        self, conn: Connection, streams: list[str], row: Sequence[Any]
+    ) -> tuple[Mapping[str, Any] | None, dict[str, bytes]]:
+        """Parse :meth:`write_state_query`'s row (and read any further chain heads)."""
+        return self._write_state(conn, 0, streams, row)
+
+    def write_state_query(self, streams: int) -> Select[Any]:
+        """The write state of the first ``streams`` (at most 100) streams, as one SELECT.
+
+        For a store that reads it together with its own values, before it
+        inserts the events: bind ``first_position`` to :data:`AFTER_ALL` and
+        the streams with :func:`write_state_params`.
+        """
+        return self._state_query(min(streams, _HEADS_PER_STATEMENT))
 
     def _write_state(
-        self, conn: Connection, first_position: int, streams: list[str]
+        self,
+        conn: Connection,
+        first_position: int,
+        streams: list[str],
+        row: Sequence[Any] | None = None,
     ) -> tuple[Mapping[str, Any] | None, dict[str, bytes]]:
-        """The last leaf, the guard and each stream's chain head: one statement, O(log n) each."""
+        """The last leaf, the guard and each stream's chain head: one statement, O(log n) each.
+
+        ``row``: the answer to :meth:`write_state_query` when the caller sent it
+        fused into a statement of its own (then ``first_position`` is unused:
+        the caller's events are not inserted yet, every event is before them).
+        """
         first = streams[:_HEADS_PER_STATEMENT]
-        params = {"first_position": first_position, **{f"s{i}": s for i, s in enumerate(first)}}
-        row = conn.execute(self._state_query(len(first)), params).one()
+        if row is None:
+            params = {"first_position": first_position, **write_state_params(first)}
+            row = conn.execute(self._state_query(len(first)), params).one()
         leaf_index, position, hash_, prior = row[:4]
         heads = {s: bytes(h) for s, h in zip(first, row[4:], strict=True) if h is not None}
         for start in range(_HEADS_PER_STATEMENT, len(streams), _HEADS_PER_STATEMENT):
