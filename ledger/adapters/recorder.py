@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -39,6 +39,8 @@ from sqlalchemy.orm import Session
 
 from ledger.adapters.gc_pause import gc_paused
 from ledger.adapters.index_guard import checked_stream_version
+from ledger.adapters.pg_write import PostgresWrite
+from ledger.integrity.log import stream_list
 from ledger.integrity.store_integration import IntegrityRecorderMixin
 
 _BIG = BigInteger().with_variant(Integer(), "sqlite")
@@ -96,6 +98,9 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         #: recorded time stays strictly increasing whatever it returns.
         self.clock = now_us
         self._written = threading.local()
+        self._pg = PostgresWrite(
+            self.events_table_name, self.channel_name, self.index, self.integrity, self.idempotency
+        )
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -120,6 +125,8 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
     def _insert_stored_events(
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
+        if stored_events and session.get_bind().dialect.name == "postgresql":
+            return self._insert_postgresql(session, stored_events, kwargs.get("idempotency"))
         positions = super()._insert_stored_events(session, stored_events, **kwargs)
         if not stored_events:
             return positions
@@ -127,36 +134,80 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         last = session.execute(
             select(self.index.c.recorded_us).order_by(self.index.c.position.desc()).limit(1)
         ).scalar()
-        clock = max(self.clock(), (last or 0) + 1)
-        rows = []
-        for offset, (position, stored) in enumerate(zip(positions, stored_events, strict=True)):
-            rows.append(
-                {
-                    "position": position,
-                    "originator_id": str(stored.originator_id),
-                    "originator_version": stored.originator_version,
-                    "recorded_us": clock + offset,
-                }
-            )
+        rows = self._index_rows(stored_events, positions, last)
         session.execute(self.index.insert(), rows)
-        self._written.recorded = {row["position"]: row["recorded_us"] for row in rows}
         # Hash chain and Merkle log, in the same transaction (ledger/integrity/).
         self._record_integrity(session, stored_events, rows)
         retry = kwargs.get("idempotency")
         if retry is not None:
             # Same transaction as the event: a retry finds this row or no event at all.
             # A racing retry with the same key fails on the primary key and rolls back.
-            session.execute(
-                self.idempotency.insert(),
-                [
-                    {
-                        **retry,
-                        "version": stored_events[-1].originator_version,
-                        "position": positions[-1],
-                        "recorded_us": rows[-1]["recorded_us"],
-                    }
-                ],
-            )
+            session.execute(self.idempotency.insert(), [self._idempotency_row(retry, rows)])
+        return positions
+
+    def _index_rows(
+        self, stored_events: Sequence[StoredEvent], positions: Sequence[int], last: int | None
+    ) -> list[dict[str, Any]]:
+        """Index rows with recorded times strictly after ``last`` (read under the lock)."""
+        clock = max(self.clock(), (last or 0) + 1)
+        rows = [
+            {
+                "position": position,
+                "originator_id": str(stored.originator_id),
+                "originator_version": stored.originator_version,
+                "recorded_us": clock + offset,
+            }
+            for offset, (position, stored) in enumerate(zip(positions, stored_events, strict=True))
+        ]
+        self._written.recorded = {row["position"]: row["recorded_us"] for row in rows}
+        return rows
+
+    def _idempotency_row(
+        self, retry: Mapping[str, Any], index_rows: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Any]:
+        last = index_rows[-1]
+        return {
+            **retry,
+            "version": last["originator_version"],
+            "position": last["position"],
+            "recorded_us": last["recorded_us"],
+        }
+
+    def _insert_postgresql(
+        self,
+        session: Session,
+        stored_events: Sequence[StoredEvent],
+        retry: Mapping[str, Any] | None,
+    ) -> list[int]:
+        """The same rows as the generic path, in two statements (ledger/adapters/pg_write.py).
+
+        1. lock the events table; then, in one SELECT: the next positions, the
+           last recorded time, the Merkle log's write state and the NOTIFY;
+        2. insert the events, index rows, leaves, nodes and the idempotency
+           row, in one statement of data-modifying CTEs.
+
+        With the driver's BEGIN and the COMMIT, four round trips per write.
+        """
+        conn = session.connection()
+        streams = stream_list(stored_events)
+        row = conn.exec_driver_sql(
+            *self._pg.lock_and_read(conn.dialect, len(stored_events), streams)
+        ).one()
+        positions = sorted(int(p) for p in row[0])
+        rows = self._index_rows(stored_events, positions, row[1])
+        last, heads = self.integrity.write_state(conn, streams, row[3:])
+        leaves, nodes, _ = self.integrity.plan(
+            conn,
+            stored_events,
+            positions,
+            [r["recorded_us"] for r in rows],
+            last,
+            heads,
+        )
+        keyed = [] if retry is None else [self._idempotency_row(retry, rows)]
+        conn.exec_driver_sql(
+            *self._pg.insert_all(stored_events, positions, rows, leaves, nodes, keyed)
+        )
         return positions
 
     # -- reads used by point-in-time replay (all index lookups) -----------------

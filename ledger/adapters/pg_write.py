@@ -1,0 +1,146 @@
+"""A write on PostgreSQL in two statements: lock and read, then insert everything.
+
+A network round trip costs more than the rows it carries, so
+:class:`~ledger.adapters.recorder.LedgerRecorder` sends a write's statements
+fused (docs/storage.md, "What a write costs"):
+
+1. ``LOCK TABLE <events> IN EXCLUSIVE MODE; SELECT ...``: psycopg2 sends a
+   string of several statements in one round trip and returns the last
+   one's rows. The SELECT, run under the lock, takes the next positions from
+   the events table's sequence (no other writer can take one meanwhile, so
+   they are the ones the library's own insert would have been given), reads
+   the last recorded time and the Merkle log's write state, and queues the
+   ``NOTIFY`` that wakes subscribers at commit (``pg_notify``, what the
+   library's ``NOTIFY`` does).
+2. ``WITH e AS (INSERT events), i AS (INSERT index), ... INSERT ...``: the
+   events with those positions, their index rows, leaves, Merkle nodes and
+   the idempotency row, as data-modifying CTEs of one statement. A unique
+   violation anywhere (a stream version or key taken meanwhile) fails the
+   statement, and the transaction with it.
+
+The rows are exactly those of the generic path (same positions, recorded
+times, leaves), so which path wrote a log cannot be told from the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import Integer, Table, bindparam, func, select
+from sqlalchemy.engine import Dialect
+
+from ledger.integrity.log import AFTER_ALL, IntegrityLog, write_state_params
+
+_EVENT_COLUMNS = ("id", "originator_id", "originator_version", "topic", "state")
+
+
+class PostgresWrite:
+    """The two statements of a write, built for one recorder's tables."""
+
+    def __init__(
+        self,
+        events_table_name: str,
+        channel_name: str,
+        index: Table,
+        integrity: IntegrityLog,
+        idempotency: Table,
+    ) -> None:
+        self.events_table_name = events_table_name
+        self.channel_name = channel_name
+        self.index = index
+        self.integrity = integrity
+        self.idempotency = idempotency
+        #: Compiled read statements by number of streams (1..100): compiling costs CPU.
+        self._reads: dict[int, tuple[str, dict[str, Any]]] = {}
+
+    def lock_and_read(
+        self, dialect: Dialect, events: int, streams: Sequence[str]
+    ) -> tuple[str, dict[str, Any]]:
+        """Statement 1; its row is (positions, last recorded time, notify, write state ...)."""
+        write_state = write_state_params(streams)
+        cached = self._reads.get(len(write_state))
+        if cached is None:
+            cached = self._reads[len(write_state)] = self._compile_read(dialect, len(write_state))
+        sql, defaults = cached
+        return sql, {
+            **defaults,
+            "qp_events": events,
+            "first_position": AFTER_ALL,
+            **write_state,
+        }
+
+    def _compile_read(self, dialect: Dialect, streams: int) -> tuple[str, dict[str, Any]]:
+        r = self  # the tables
+        sequence = func.pg_get_serial_sequence(r.events_table_name, "id")
+        taken = (
+            select(func.nextval(sequence).label("v"))
+            .select_from(func.generate_series(1, bindparam("qp_events", type_=Integer)))
+            .subquery()
+        )
+        positions = select(func.array_agg(taken.c.v)).scalar_subquery()
+        last_recorded = (
+            select(r.index.c.recorded_us)
+            .order_by(r.index.c.position.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        notify = func.pg_notify(r.channel_name, "")
+        state = r.integrity.write_state_query(streams)
+        query = select(positions, last_recorded, notify, *state.selected_columns)
+        compiled = query.compile(dialect=dialect)
+        lock = f'LOCK TABLE "{r.events_table_name}" IN EXCLUSIVE MODE; '
+        per_write = {"qp_events": 0, "first_position": 0, **{f"s{i}": "" for i in range(streams)}}
+        return lock + compiled.string, dict(compiled.construct_params(per_write))
+
+    def insert_all(
+        self,
+        stored_events: Sequence[StoredEvent],
+        positions: Sequence[int],
+        index_rows: Sequence[Mapping[str, Any]],
+        leaves: Sequence[Mapping[str, Any]],
+        nodes: Sequence[Mapping[str, Any]],
+        keyed: Sequence[Mapping[str, Any]],
+    ) -> tuple[str, tuple[Any, ...]]:
+        """Statement 2: every row of the write, one INSERT per table, in one statement."""
+        r = self  # the tables
+        events = [
+            {
+                "id": position,
+                "originator_id": str(e.originator_id),
+                "originator_version": e.originator_version,
+                "topic": e.topic,
+                "state": e.state,
+            }
+            for position, e in zip(positions, stored_events, strict=True)
+        ]
+        params: list[Any] = []
+        inserts = [
+            _values(r.events_table_name, _EVENT_COLUMNS, events, params, uuid="originator_id"),
+            _values(r.index.name, tuple(r.index.c.keys()), index_rows, params),
+            _values(r.integrity.leaves.name, tuple(r.integrity.leaves.c.keys()), leaves, params),
+        ]
+        if nodes:
+            columns = tuple(r.integrity.nodes.c.keys())
+            inserts.append(_values(r.integrity.nodes.name, columns, nodes, params))
+        if keyed:
+            columns = tuple(r.idempotency.c.keys())
+            inserts.append(_values(r.idempotency.name, columns, keyed, params))
+        ctes = ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(inserts[:-1]))
+        return f"WITH {ctes} {inserts[-1]}", tuple(params)
+
+
+def _values(
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    params: list[Any],
+    uuid: str = "",
+) -> str:
+    """``INSERT INTO table (...) VALUES (...), ...``; appends the rows' values to ``params``."""
+    one = "(" + ", ".join("%s::uuid" if c == uuid else "%s" for c in columns) + ")"
+    for row in rows:
+        params.extend(row[c] for c in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES ' + ", ".join([one] * len(rows))
