@@ -19,14 +19,18 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.persistence import Recording
+
 from ledger.domain.commands import CaseCommand, Command, parse_command
 from ledger.domain.determinations import CCGDeterminations
-from ledger.domain.errors import ConcurrencyConflict, InvalidCommand
+from ledger.domain.errors import ConcurrencyConflict, InvalidCommand, LedgerError
 from ledger.domain.record import CCGPremiumRecord, stream_id
 from ledger.domain.record_facts import facts_from_record as facts_from_record  # re-exported
 from ledger.domain.record_facts import typed_versions as typed_versions
 from ledger.service.actions import UserActions
 from ledger.service.cases import CaseWrites
+from ledger.service.current import CurrentRecords
 from ledger.service.determinations import Determinations
 from ledger.service.history import History
 from ledger.service.imports import Imports
@@ -100,27 +104,62 @@ class QPLedger(UserActions, Imports, History, Replay, CaseWrites):
                     earlier = self._earlier_receipt(retry)
                     if earlier is not None:
                         return earlier
+                held = self._current.get(oid)
+                if held is not None:
+                    try:
+                        return self._record_command(command, held, who, expected_version, retry)
+                    except LedgerError:
+                        # Judged on the record as this process last saved it, which
+                        # another process may have moved on: judge it on the log's.
+                        self._current.drop(oid)
                 record = self.load_record(command.ccg, command.scheme, who)
-                # A record not yet stored reads as version 0 (its opening is pending).
-                stored = record.version - len(record.pending_events)
-                if expected_version is not None and stored != expected_version:
-                    raise ConcurrencyConflict(
-                        f"the record of {command.ccg} in {command.scheme} is at version "
-                        f"{stored}, not {expected_version}",
-                        field="If-Match",
-                    )
-                command.apply_to(record, who, command.reason)
-                recordings = self.save(record, idempotency=retry)
-                last = recordings[-1]
-                return self._receipt(
-                    command, oid, last.domain_event.originator_version, last.notification.id
-                )
+                return self._record_command(command, record, who, expected_version, retry)
 
         return retry_on_conflict(
             attempt,
             after_conflict=lambda: self._after_conflict(command, oid, expected_version, retry),
             gave_up=f"too many concurrent writes to {command.ccg}; try again",
         )
+
+    def _record_command(
+        self,
+        command: Command,
+        record: CCGPremiumRecord,
+        who: str,
+        expected_version: int | None,
+        retry: dict[str, Any] | None,
+    ) -> Receipt:
+        """Apply the command to the record and save it; hold the saved record for the next."""
+        # A record not yet stored reads as version 0 (its opening is pending).
+        stored = record.version - len(record.pending_events)
+        if expected_version is not None and stored != expected_version:
+            raise ConcurrencyConflict(
+                f"the record of {command.ccg} in {command.scheme} is at version "
+                f"{stored}, not {expected_version}",
+                field="If-Match",
+            )
+        command.apply_to(record, who, command.reason)
+        recordings = self.save(record, idempotency=retry)
+        self._current.put(record.id, record)
+        last = recordings[-1]
+        return self._receipt(
+            command, record.id, last.domain_event.originator_version, last.notification.id
+        )
+
+    @cached_property
+    def _current(self) -> CurrentRecords:
+        """Records as this process last saved them (ledger/service/current.py)."""
+        return CurrentRecords(maxsize=1000)
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Every save (cases, appeals, imports too) lets go of the records it changes."""
+        for oid in processing_event.aggregates:
+            self._current.drop(oid)
+        return super()._record(processing_event)
+
+    def forget(self, oid: UUID) -> None:
+        super().forget(oid)
+        self._current.drop(oid)
 
     def _after_conflict(
         self,
