@@ -64,7 +64,9 @@ class CCGPremiumRecord(Aggregate):
     #: ``{flag_id, description, active, versions}``, no longer a dict keyed by
     #: the user's flag_id (flag ids ``_type_`` and ``_data_`` made it unreadable).
     #: 3: ``cases``, the HCAI cases assigned to the CCG (issue 14).
-    class_version = 3
+    #: 4: threshold, value and standard entries say their own measure, criterion
+    #: and period, so nothing has to split the ``"measure/criterion/period"`` keys.
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -75,6 +77,17 @@ class CCGPremiumRecord(Aggregate):
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         """A version-2 snapshot predates case events, so no case was ever attributed."""
         state["cases"] = []
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        """A version-3 snapshot's entries are named only by their keys: the one place
+        that reads the key format back."""
+        for key, entry in state["thresholds"].items():
+            entry["measure"], entry["criterion"] = key.split("/")
+        for key, entry in state["values"].items():
+            entry["measure"], entry["criterion"], entry["period"] = key.split("/")
+        for key, entry in state["standards"].items():
+            entry["standard"], entry["period"] = key.split("/")
 
     @staticmethod
     def create_id(ccg: str, scheme: str, actor: str) -> UUID:
@@ -178,6 +191,8 @@ class CCGPremiumRecord(Aggregate):
         reason: str | None,
     ) -> None:
         self.thresholds[f"{measure}/{criterion}"] = {
+            "measure": measure,
+            "criterion": criterion,
             "baseline": baseline,
             "target": target,
             "version": self._next(),
@@ -187,13 +202,24 @@ class CCGPremiumRecord(Aggregate):
     def submit_measure(
         self, measure: str, criterion: str, period: str, value: Any, actor: str, reason: str | None
     ) -> None:
-        self.values[f"{measure}/{criterion}/{period}"] = {"value": value, "version": self._next()}
+        self.values[f"{measure}/{criterion}/{period}"] = {
+            "measure": measure,
+            "criterion": criterion,
+            "period": period,
+            "value": value,
+            "version": self._next(),
+        }
 
     @event("ConstitutionStandardSubmitted")
     def submit_standard(
         self, standard: str, period: str, value: Any, actor: str, reason: str | None
     ) -> None:
-        self.standards[f"{standard}/{period}"] = {"value": value, "version": self._next()}
+        self.standards[f"{standard}/{period}"] = {
+            "standard": standard,
+            "period": period,
+            "value": value,
+            "version": self._next(),
+        }
 
     @event("QualityFailureFlagged")
     def flag_quality_failure(

@@ -67,16 +67,16 @@ def facts_from_record(
         },
         thresholds={
             key: ThresholdFact(
-                key.split("/")[0], key.split("/")[1], t["baseline"], t["target"], refs[t["version"]]
+                t["measure"], t["criterion"], t["baseline"], t["target"], refs[t["version"]]
             )
             for key, t in record.thresholds.items()
         },
         values={
-            key: ValueFact(key, key.rsplit("/", 1)[1], v["value"], refs[v["version"]])
+            key: ValueFact(key, v["period"], v["value"], refs[v["version"]])
             for key, v in record.values.items()
         },
         standards={
-            key: ValueFact(key, key.rsplit("/", 1)[1], s["value"], refs[s["version"]])
+            key: ValueFact(key, s["period"], s["value"], refs[s["version"]])
             for key, s in record.standards.items()
         },
         flags={
