@@ -11,9 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from eventsourcing.application import project_aggregate
+
 from ledger.domain.ccgs import ccgs
+from ledger.domain.clock import us_to_iso
 from ledger.domain.determinations import CCGDeterminations
 from ledger.domain.errors import DecisionUnchanged, InvalidCommand, NotFound, NothingRecorded
+from ledger.domain.facts import EventRef, Facts
+from ledger.domain.record import CCGPremiumRecord, event_id, stream_id
+from ledger.domain.record_facts import facts_from_record, typed_versions
 from ledger.domain.scheme import get_scheme
 from ledger.engine.decide import decide_with_engine
 from ledger.engine.diff import differences, explain
@@ -192,7 +198,7 @@ class Issuing(Desk):
         """Recompute an issued decision at its own position and compare it field by field."""
         issued = self.issued_decision(ccg, scheme, issue_id)
         original = issued["document"]
-        facts = self.ledger.facts(ccg, scheme, position=int(original["position"]))
+        facts = self._facts_from_events(ccg, scheme, int(original["position"]))
         version = engine_version or original["engine_version"]
         again = decide_with_engine(version, get_scheme(scheme), facts).document
         self.ledger.attach_log(again)
@@ -204,6 +210,35 @@ class Issuing(Desk):
             "result": "identical" if not diffs else "different",
             "differences": diffs,
         }
+
+    def _facts_from_events(self, ccg: str, scheme: str, position: int) -> Facts:
+        """The facts at ``position`` from the record's events alone, never from a snapshot.
+
+        A reproduction is the auditor's check: it must not read the shortcut
+        (a snapshot, a cached decision) whose correctness it is meant to show.
+        The events are what ``verify`` and the proofs cover; the stream's
+        version comes from the index, checked against the events
+        (ledger/adapters/index_guard.py).
+        """
+        self.ledger.check_subject(ccg, scheme)
+        store = self.ledger.log_store
+        oid = stream_id(ccg, scheme)
+        known = store.recorded_us(position)
+        moment = us_to_iso(known) if known is not None else None
+        version = store.stream_version_at(str(oid), position) or 0
+        if not version:
+            return Facts(ccg=ccg, scheme=scheme, position=position, as_of=moment)
+        events = self.ledger.repository.event_store.get(oid, lte=version)
+        record = project_aggregate(None, events)
+        if not isinstance(record, CCGPremiumRecord):
+            raise NotFound(f"{ccg} has no record in {scheme} at position {position}")
+        versions = typed_versions(record)
+        located = store.locate(str(oid), sorted(versions)) if versions else {}
+        refs = {
+            v: EventRef(id=event_id(oid, v), position=p, type=versions[v], recorded_at=us_to_iso(t))
+            for v, (p, t) in located.items()
+        }
+        return facts_from_record(record, refs, position, moment)
 
     def diff(
         self, ccg: str, scheme: str, old: dict[str, Any], new: dict[str, Any]
