@@ -231,7 +231,7 @@ def paged(
     """
     csv = wants_csv()
     asked = (
-        read_model, getattr(query, "__name__", repr(query)), args,
+        read_model, request.endpoint, args,
         tuple(sorted(filters.items())), params.page, params.page_size, csv, filename,
     )  # fmt: skip
     bodies = _bodies()
