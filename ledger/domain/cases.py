@@ -100,16 +100,8 @@ class HCAICase(Aggregate):
     """One reported case: who it is assigned to now, and whether it was withdrawn."""
 
     @staticmethod
-    def create_id(
-        scheme: str,
-        case_id: str,
-        organism: str,
-        specimen_date: str,
-        trust: str,
-        ccg: str,
-        actor: str,
-        reason: str | None,
-    ) -> UUID:
+    def create_id(scheme: str, case_id: str) -> UUID:
+        # eventsourcing passes create_id only the __init__ arguments it names.
         return case_stream_id(scheme, case_id)
 
     @event("CaseReported")

@@ -27,11 +27,21 @@ def determinations_id(ccg: str, scheme: str) -> UUID:
     return uuid5(DETERMINATIONS_NAMESPACE, f"{scheme}/{ccg}")
 
 
+def _entry(
+    entries: dict[str, dict[str, Any]], key: str, field: str, missing: str
+) -> dict[str, Any]:
+    """The entry under ``key``, or ``NotFound`` naming the field and the keys there are."""
+    found = entries.get(key)
+    if found is None:
+        raise NotFound(f"{field}: {missing}", field=field, allowed=sorted(entries))
+    return found
+
+
 class CCGDeterminations(Aggregate):
     """The decisions issued to one CCG for one scheme, and its appeals against them."""
 
     @staticmethod
-    def create_id(ccg: str, scheme: str, actor: str) -> UUID:
+    def create_id(ccg: str, scheme: str) -> UUID:
         return determinations_id(ccg, scheme)
 
     @event("Opened")
@@ -49,24 +59,20 @@ class CCGDeterminations(Aggregate):
     # -- rules ------------------------------------------------------------------
 
     def issue_ref(self, issue_id: str) -> dict[str, Any]:
-        found = self.issued.get(issue_id)
-        if found is None:
-            raise NotFound(
-                f"issue_id: no decision {issue_id!r} was issued to {self.ccg} in {self.scheme}",
-                field="issue_id",
-                allowed=sorted(self.issued),
-            )
-        return found
+        return _entry(
+            self.issued,
+            issue_id,
+            "issue_id",
+            f"no decision {issue_id!r} was issued to {self.ccg} in {self.scheme}",
+        )
 
     def appeal_ref(self, appeal_id: str) -> dict[str, Any]:
-        found = self.appeals.get(appeal_id)
-        if found is None:
-            raise NotFound(
-                f"appeal_id: {self.ccg} has no appeal {appeal_id!r} in {self.scheme}",
-                field="appeal_id",
-                allowed=sorted(self.appeals),
-            )
-        return found
+        return _entry(
+            self.appeals,
+            appeal_id,
+            "appeal_id",
+            f"{self.ccg} has no appeal {appeal_id!r} in {self.scheme}",
+        )
 
     def check_can_appeal(
         self, issue_id: str, now_us: int, issued_us: int, window_days: int

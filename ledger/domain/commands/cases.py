@@ -15,7 +15,7 @@ from typing import Any, Self
 
 from ledger.domain.cases import CASE_ID, HCAICase, assigned_ccg, check_trust, parse_assignee
 from ledger.domain.commands.base import Command, envelope
-from ledger.domain.commands.fields import shown, text
+from ledger.domain.commands.fields import one_of, shown, text
 from ledger.domain.errors import InvalidCommand, RuleViolation
 from ledger.domain.scheme import Scheme, schemes
 
@@ -110,13 +110,9 @@ class ReportCase(CaseCommand):
     @classmethod
     def parse(cls, raw: dict[str, Any], scheme: Scheme) -> Self:
         case_id = _case_id(raw, scheme)
-        organism = text(raw, "organism")
-        if organism not in scheme.case_organisms:
-            raise InvalidCommand(
-                f"organism: {shown(organism)} is not counted by {scheme.id}",
-                field="organism",
-                allowed=list(scheme.case_organisms),
-            )
+        organism = one_of(
+            raw, "organism", scheme.case_organisms, f"is not counted by {scheme.id}", written=shown
+        )
         return cls(
             case_id=case_id,
             organism=organism,

@@ -8,6 +8,7 @@ Several commands share each rule, so a limit is stated once, here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -119,15 +120,23 @@ def integer(raw: dict[str, Any], key: str, *, minimum: int, maximum: int) -> int
     return value
 
 
+def one_of(
+    raw: dict[str, Any],
+    key: str,
+    allowed: Sequence[str],
+    problem: str,
+    *,
+    written: Callable[[Any], str] = repr,
+) -> str:
+    """A text field that must be one of ``allowed``; else ``problem`` after the value."""
+    value = text(raw, key)
+    if value not in allowed:
+        raise InvalidCommand(f"{key}: {written(value)} {problem}", field=key, allowed=list(allowed))
+    return str(value)
+
+
 def period(raw: dict[str, Any], scheme: Scheme) -> str:
-    name = text(raw, "period")
-    if name not in scheme.periods:
-        raise InvalidCommand(
-            f"period: {name!r} is not a period of {scheme.id}",
-            field="period",
-            allowed=list(scheme.periods),
-        )
-    return str(name)
+    return one_of(raw, "period", scheme.periods, f"is not a period of {scheme.id}")
 
 
 def measure_and_criterion(raw: dict[str, Any], scheme: Scheme) -> tuple[str, str, Criterion | None]:

@@ -20,6 +20,7 @@ from ledger.domain.commands.fields import (
     integer,
     measure_and_criterion,
     number,
+    one_of,
     period,
     text,
 )
@@ -270,15 +271,8 @@ class DeclareFinancialPosition(Command):
 
     @classmethod
     def parse(cls, raw: dict[str, Any], scheme: Scheme) -> Self:
-        outturn = text(raw, "outturn")
-        if outturn not in OUTTURNS:
-            raise InvalidCommand(
-                f"outturn: {outturn!r} is not balanced or overspend",
-                field="outturn",
-                allowed=list(OUTTURNS),
-            )
         return cls(
-            outturn=outturn,
+            outturn=one_of(raw, "outturn", OUTTURNS, "is not balanced or overspend"),
             amount_pence=integer(raw, "amount_pence", minimum=0, maximum=MAX_PENCE),
             **envelope(raw, scheme),
         )

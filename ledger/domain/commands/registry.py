@@ -5,19 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.domain.ccgs import ccgs, get_ccg
+from ledger.domain.commands import cases, record
 from ledger.domain.commands.base import COMMON_FIELDS, Command
-from ledger.domain.commands.cases import AssignCase, ReportCase, WithdrawCase
 from ledger.domain.commands.fields import text
-from ledger.domain.commands.record import (
-    AgreeThreshold,
-    DeclareFinancialPosition,
-    FlagQualityFailure,
-    RecordPopulation,
-    RescindQualityFailure,
-    SelectLocalMeasures,
-    SubmitConstitutionStandard,
-    SubmitMeasure,
-)
 from ledger.domain.errors import InvalidCommand, UnknownCCG
 from ledger.domain.scheme import get_scheme
 
@@ -26,18 +16,18 @@ from ledger.domain.scheme import get_scheme
 COMMANDS: dict[str, type[Command]] = {
     command.type: command
     for command in (
-        RecordPopulation,
-        SelectLocalMeasures,
-        AgreeThreshold,
-        SubmitMeasure,
-        SubmitConstitutionStandard,
-        FlagQualityFailure,
-        RescindQualityFailure,
-        DeclareFinancialPosition,
+        record.RecordPopulation,
+        record.SelectLocalMeasures,
+        record.AgreeThreshold,
+        record.SubmitMeasure,
+        record.SubmitConstitutionStandard,
+        record.FlagQualityFailure,
+        record.RescindQualityFailure,
+        record.DeclareFinancialPosition,
         # HCAI cases (ledger/domain/cases.py): ``ccg`` is the patient's CCG of responsibility.
-        ReportCase,
-        AssignCase,
-        WithdrawCase,
+        cases.ReportCase,
+        cases.AssignCase,
+        cases.WithdrawCase,
     )
 }
 COMMAND_TYPES = tuple(COMMANDS)
