@@ -174,7 +174,7 @@ class Witness:
         if document.get("witness") != str(self.cosigner.key):
             raise WitnessRefused(
                 "state",
-                f"{self.state_file} belongs to witness {document.get('witness')!r:.120}, "
+                f"{self.state_file} belongs to witness {str(document.get('witness'))[:120]}, "
                 f"not {self.cosigner.key}",
             )
         logs: dict[str, dict[str, Any]] = document["logs"]
