@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bundlekit import ORIGIN as BUNDLE_ORIGIN
+from bundlekit import export, issued_records, verifier_key
 from ledgerkit import population, rewrite_event
 
 from ledger.integrity.checkpoint import Signer, sign_checkpoint
@@ -510,3 +512,32 @@ def test_the_witness_fetches_the_checkpoint_and_the_proof_it_needs_from_urls(
     size_b = int(out.split("\n")[1])
     assert size_b == size_a + 2
     assert f"/log/consistency?first={size_a}&second={size_b}" in handler.asked
+
+
+def test_a_bundle_carries_its_checkpoints_cosignatures_to_bundle_verify(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    ((ccg, issue_id),) = issued_records(sqlite_url, ccgs=1, later=False)
+    key = tmp_path / "signing.key"
+    (tmp_path / "bundle.json").write_text(json.dumps(export(sqlite_url, key, ccg, issue_id)))
+    (tmp_path / "log.vkey").write_text(verifier_key(key) + "\n")
+    witness = create_witness_key(tmp_path / "w1.key", "auditor.example/w1")
+    (tmp_path / "w1.vkey").write_text(f"{witness.key}\n")
+    site = Site(tmp_path, sqlite_url)
+    site.auditor = tmp_path  # only the auditor's commands run here
+
+    cosign = ("witness", "cosign", "--key-file", "w1.key", "--state", "w1.state")
+    cosign += ("--log-key", "@log.vkey", "--checkpoint", "bundle.json", "--out", "cosigned.json")
+    assert "wrote the bundle with its cosigned checkpoint" in ok(site.audit(*cosign))
+    original = json.loads((tmp_path / "bundle.json").read_text())
+    cosigned = json.loads((tmp_path / "cosigned.json").read_text())
+    note = cosigned["checkpoint"]["note"]
+    assert note.startswith(original["checkpoint"]["note"]) and note.count("\u2014 ") == 2
+    assert {**cosigned, "checkpoint": original["checkpoint"]} == original  # nothing else changed
+    assert note.split("\n")[0] == BUNDLE_ORIGIN
+
+    check = ("bundle", "verify", "--key", "@log.vkey", "--witness-key", "@w1.vkey")
+    report = ok(site.audit(*check, "cosigned.json"))
+    assert f"checkpoint: cosigned by 1 witness(es): {witness.key}" in report
+    stderr = refused(site.audit(*check, "bundle.json"), "NOT VERIFIED")
+    assert f"missing {witness.key}" in stderr
