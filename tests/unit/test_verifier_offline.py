@@ -440,3 +440,47 @@ def test_a_missing_required_argument_is_a_usage_error(
     code, text = usage(capsys, *args)
     assert code == 2
     assert "the following arguments are required" in text
+
+
+# --------------------------------------------------------------------------- witnesses
+
+
+def test_witness_cosignatures_are_checked_when_asked_for(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ledger.integrity.cosignature import Cosigner, add_cosignature
+
+    first, second = (
+        Cosigner("witness.test/a", bytes(32)),
+        Cosigner("witness.test/b", bytes([1]) * 32),
+    )
+    note = Path("new.txt").read_text()
+    body = note[: note.index("\n\n") + 1]
+    Path("new.txt").write_text(add_cosignature(note, first.cosignature_line(body, 1_700_000_000)))
+    Path("a.pub").write_text(f"{first.key}\n")
+    cosigned = f"checkpoint new.txt: cosigned by 1 witness(es), 1 required: {first.key}\n"
+    # A listed witness that cosigned: checked and named, then the proof as before.
+    assert verify("inclusion", "--witness-key", "@a.pub") == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        cosigned.rstrip("\n"),
+        "inclusion of leaf.bin at leaf index 3: VERIFIED",
+    ]
+    assert verify("checkpoint", "--witness-key", str(first.key)) == 0
+    assert capsys.readouterr().out.endswith(cosigned)
+    # By default every listed witness must have cosigned; --require-cosignatures lowers that.
+    both = ["--witness-key", str(first.key), "--witness-key", str(second.key)]
+    code = verify("consistency", *both)
+    out, err = capsys.readouterr()
+    assert code == 1 and "VERIFIED" not in out
+    assert err.startswith("NOT VERIFIED: 1 of the 2 required witness cosignatures: missing ")
+    assert verify("consistency", *both, "--require-cosignatures", "1") == 0
+    assert "cosigned by 1 witness(es), 1 required" in capsys.readouterr().out
+    # Asking for cosignatures with no witness listed can never be met.
+    code = verify("checkpoint", "--require-cosignatures", "1")
+    assert code == 1
+    assert capsys.readouterr().err == (
+        "NOT VERIFIED: 1 cosignatures required but only 0 witness key(s) given\n"
+    )
+    # Without --witness-key or --require-cosignatures, cosignatures are not looked at.
+    assert verify("checkpoint") == 0
+    assert "cosigned" not in capsys.readouterr().out
