@@ -430,14 +430,15 @@ def run_phases(
     }
     tallies = {name: Tally() for name in kinds}
     for client, _ in kinds.values():  # warm up every worker, connection and cache
-        run_clients(args.clients, WARM_UP_SECONDS, client, None)
+        run_clients(args.clients, args.warm_up, client, None)
     for _ in range(args.rounds):
         for name, (client, _) in kinds.items():
             run_clients(args.clients, args.seconds / args.rounds, client, tallies[name])
 
     print(
         f"{args.clients} clients; {args.seconds:g} s per kind in {args.rounds} interleaved "
-        f"rounds; serve --workers {args.workers} --threads {args.threads}; "
+        f"rounds after {args.warm_up:g} s warm-up each; "
+        f"serve --workers {args.workers} --threads {args.threads}; "
         f"writes to {len(writers)} CCGs; reads over {len(codes)} CCGs; "
         f"decision document {document_size} B; raw payload {len(payload)} B"
     )
@@ -456,6 +457,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per kind, all rounds")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument(
+        "--warm-up",
+        type=float,
+        default=WARM_UP_SECONDS,
+        help="seconds per kind before measuring (long enough to read every CCG once per "
+        "worker gives the steady state of kept decisions)",
+    )
     parser.add_argument("--ccgs", type=int, default=4, help="CCGs written to")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)

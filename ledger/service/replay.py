@@ -76,16 +76,21 @@ class Replay(LedgerCore):
 
     def _head(self) -> int:
         head = self.max_position()
-        if head > self.decision_cache.known_head()[0]:
-            self.decision_cache.saw_head(head, self._time_at(head))
+        cache = self.decision_cache
+        if head > cache.known_head()[0]:
+            recorded = self.log_store.recorded_us(head)
+            cache.saw_head(head, recorded)
+            cache.times.put(head, (recorded,))
         return head
 
     def _time_at(self, position: int) -> int | None:
-        """The recorded time at a position at or below the head (kept: it is final)."""
+        """The recorded time at a position (kept when at or below a head seen: it is final)."""
         times = self.decision_cache.times
         found = times.get(position)
         if found is None:
-            found = times.put(position, (self.log_store.recorded_us(position),))
+            found = (self.log_store.recorded_us(position),)
+            if position <= self.decision_cache.known_head()[0]:
+                times.put(position, found)
         return found[0]
 
     def _recorded_us(self, position: int) -> int:
