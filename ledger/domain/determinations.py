@@ -41,7 +41,7 @@ class CCGDeterminations(Aggregate):
     """The decisions issued to one CCG for one scheme, and its appeals against them."""
 
     @staticmethod
-    def create_id(ccg: str, scheme: str) -> UUID:
+    def create_id(ccg: str, scheme: str, actor: str) -> UUID:
         return determinations_id(ccg, scheme)
 
     @event("Opened")
@@ -59,20 +59,12 @@ class CCGDeterminations(Aggregate):
     # -- rules ------------------------------------------------------------------
 
     def issue_ref(self, issue_id: str) -> dict[str, Any]:
-        return _entry(
-            self.issued,
-            issue_id,
-            "issue_id",
-            f"no decision {issue_id!r} was issued to {self.ccg} in {self.scheme}",
-        )
+        missing = f"no decision {issue_id!r} was issued to {self.ccg} in {self.scheme}"
+        return _entry(self.issued, issue_id, "issue_id", missing)
 
     def appeal_ref(self, appeal_id: str) -> dict[str, Any]:
-        return _entry(
-            self.appeals,
-            appeal_id,
-            "appeal_id",
-            f"{self.ccg} has no appeal {appeal_id!r} in {self.scheme}",
-        )
+        missing = f"{self.ccg} has no appeal {appeal_id!r} in {self.scheme}"
+        return _entry(self.appeals, appeal_id, "appeal_id", missing)
 
     def check_can_appeal(
         self, issue_id: str, now_us: int, issued_us: int, window_days: int

@@ -90,7 +90,7 @@ class CCGPremiumRecord(Aggregate):
             entry["standard"], entry["period"] = key.split("/")
 
     @staticmethod
-    def create_id(ccg: str, scheme: str) -> UUID:
+    def create_id(ccg: str, scheme: str, actor: str) -> UUID:
         return stream_id(ccg, scheme)
 
     @event("Opened")
