@@ -19,6 +19,7 @@ import pytest
 from merkle_reference import MemoryTree
 
 from ledger.integrity.checkpoint import Signer, sign_checkpoint
+from ledger.integrity.cosignature import Cosigner, add_cosignature
 from ledger.integrity.leaf import encode_leaf
 from ledger.integrity.merkle import EMPTY_ROOT, MAX_TREE_SIZE, leaf_hash, node_hash
 from ledger.integrity.verifier import (
@@ -448,8 +449,6 @@ def test_a_missing_required_argument_is_a_usage_error(
 def test_witness_cosignatures_are_checked_when_asked_for(
     files: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ledger.integrity.cosignature import Cosigner, add_cosignature
-
     first, second = (
         Cosigner("witness.test/a", bytes(32)),
         Cosigner("witness.test/b", bytes([1]) * 32),
