@@ -10,8 +10,11 @@ import pytest
 from ledger.domain.determinations import DAY_US
 from ledger.domain.errors import InvalidCommand, LedgerError, NotFound, RuleViolation, UnknownCCG
 from ledger.service.application import QPLedger
+from ledger.service.determinations import Determinations
 
 S = "qp-2013-14"
+#: The remedy an upheld appeal against 06F's flag F1 asks for.
+RESCIND_F1 = [{"type": "quality_failure_rescinded", "ccg": "06F", "scheme": S, "flag_id": "F1"}]
 
 
 def _setup(ledger: QPLedger) -> tuple[str, str]:
@@ -53,121 +56,103 @@ def refused(
     assert ledger.max_position() == before, "a refused request stored something"
 
 
-def test_determining_twice(ledger: QPLedger) -> None:
-    _, appeal = _setup(ledger)
-    desk = ledger.determinations
+#: (desk, issue_id, appeal_id): a step taken after ``_setup``, or the refused request.
+Step = Callable[[Determinations, str, str], Any]
+
+
+def _as_set_up(desk: Determinations, issue_id: str, appeal: str) -> None:
+    pass
+
+
+def _dismissed(desk: Determinations, issue_id: str, appeal: str) -> None:
     desk.determine_appeal("06F", S, appeal, outcome="dismissed", determination="no", actor="board")
-    refused(
-        ledger,
-        RuleViolation,
-        "already determined",
-        lambda: desk.determine_appeal(
-            "06F", S, appeal, outcome="upheld", determination="yes", actor="board"
-        ),
-    )
 
 
-def test_evidence_after_determination(ledger: QPLedger) -> None:
-    _, appeal = _setup(ledger)
-    desk = ledger.determinations
-    desk.determine_appeal("06F", S, appeal, outcome="dismissed", determination="no", actor="board")
-    refused(
-        ledger,
-        RuleViolation,
-        "already determined",
-        lambda: desk.add_evidence("06F", S, appeal, text="late", actor="ccg:06F"),
-    )
-
-
-def test_appeal_after_the_window(ledger: QPLedger) -> None:
-    issue_id, appeal = _setup(ledger)
-    desk = ledger.determinations
-    desk.determine_appeal("06F", S, appeal, outcome="dismissed", determination="no", actor="board")
-    real = ledger.store.clock
-    ledger.store.clock = lambda: real() + 31 * DAY_US
-    refused(
-        ledger,
-        RuleViolation,
-        "appeal window of 30 days",
-        lambda: desk.lodge_appeal("06F", S, issue_id, grounds="again", actor="ccg:06F"),
-    )
-
-
-def test_superseded_decision_after_the_window(ledger: QPLedger) -> None:
-    issue_id, appeal = _setup(ledger)
-    desk = ledger.determinations
-    desk.determine_appeal("06F", S, appeal, outcome="dismissed", determination="no", actor="board")
-    desk.issue("06F", S, actor="board", force=True)  # unchanged, re-issued for the record
-    real = ledger.store.clock
-    ledger.store.clock = lambda: real() + 45 * DAY_US
-    refused(
-        ledger,
-        RuleViolation,
-        "has been superseded",
-        lambda: desk.lodge_appeal("06F", S, issue_id, grounds="again", actor="ccg:06F"),
-    )
-
-
-def test_a_ccg_cannot_appeal_another_ccgs_decision(ledger: QPLedger) -> None:
-    issue_id, _ = _setup(ledger)
-    refused(
-        ledger,
-        NotFound,
-        "no decision",
-        lambda: ledger.determinations.lodge_appeal(
-            "00C", S, issue_id, grounds="not ours", actor="ccg:00C"
-        ),
-    )
-
-
-def test_second_open_appeal_against_the_same_decision(ledger: QPLedger) -> None:
-    issue_id, _ = _setup(ledger)
-    refused(
-        ledger,
-        RuleViolation,
-        "still open",
-        lambda: ledger.determinations.lodge_appeal(
-            "06F", S, issue_id, grounds="twice", actor="ccg:06F"
-        ),
-    )
-
-
-def test_revision_needs_an_upheld_appeal(ledger: QPLedger) -> None:
-    _, appeal = _setup(ledger)
-    desk = ledger.determinations
-    refused(
-        ledger,
-        RuleViolation,
-        "only follow an upheld appeal",
-        lambda: desk.issue("06F", S, actor="board", appeal_id=appeal),
-    )
-    desk.determine_appeal("06F", S, appeal, outcome="dismissed", determination="no", actor="board")
-    refused(
-        ledger,
-        RuleViolation,
-        "only follow an upheld appeal",
-        lambda: desk.issue("06F", S, actor="board", appeal_id=appeal),
-    )
-
-
-def test_one_revision_per_appeal(ledger: QPLedger) -> None:
-    _, appeal = _setup(ledger)
-    desk = ledger.determinations
+def _upheld_and_revised(desk: Determinations, issue_id: str, appeal: str) -> None:
     desk.determine_appeal(
         "06F",
         S,
         appeal,
         outcome="upheld",
         determination="yes",
-        remedy=[{"type": "quality_failure_rescinded", "ccg": "06F", "scheme": S, "flag_id": "F1"}],
+        remedy=RESCIND_F1,
         actor="board",
     )
     desk.issue("06F", S, actor="board", appeal_id=appeal)
+
+
+def _revise(desk: Determinations, issue_id: str, appeal: str) -> Any:
+    return desk.issue("06F", S, actor="board", appeal_id=appeal)
+
+
+def _uphold(desk: Determinations, issue_id: str, appeal: str) -> Any:
+    return desk.determine_appeal(
+        "06F", S, appeal, outcome="upheld", determination="yes", actor="board"
+    )
+
+
+def _add_evidence(desk: Determinations, issue_id: str, appeal: str) -> Any:
+    return desk.add_evidence("06F", S, appeal, text="late", actor="ccg:06F")
+
+
+def _lodge_as_00c(desk: Determinations, issue_id: str, appeal: str) -> Any:
+    return desk.lodge_appeal("00C", S, issue_id, grounds="not ours", actor="ccg:00C")
+
+
+def _lodge_again(desk: Determinations, issue_id: str, appeal: str) -> Any:
+    return desk.lodge_appeal("06F", S, issue_id, grounds="twice", actor="ccg:06F")
+
+
+def _dismiss_with_remedy(desk: Determinations, issue_id: str, appeal: str) -> Any:
+    return desk.determine_appeal(
+        "06F", S, appeal, outcome="dismissed", determination="no", remedy=RESCIND_F1, actor="board"
+    )
+
+
+#: What is refused after which steps: (before, error, words in its message, the request).
+REFUSED = {
+    "determining-twice": (_dismissed, RuleViolation, "already determined", _uphold),
+    "late-evidence": (_dismissed, RuleViolation, "already determined", _add_evidence),
+    "another-ccgs-decision": (_as_set_up, NotFound, "no decision", _lodge_as_00c),
+    "second-open-appeal": (_as_set_up, RuleViolation, "still open", _lodge_again),
+    "revising-open": (_as_set_up, RuleViolation, "only follow an upheld appeal", _revise),
+    "revising-dismissed": (_dismissed, RuleViolation, "only follow an upheld appeal", _revise),
+    "second-revision": (_upheld_and_revised, RuleViolation, "already led to", _revise),
+    "dismissal-with-a-remedy": (_as_set_up, RuleViolation, "no remedy", _dismiss_with_remedy),
+}
+
+
+@pytest.mark.parametrize(("before", "error", "words", "action"), REFUSED.values(), ids=REFUSED)
+def test_refused_transition(
+    ledger: QPLedger, before: Step, error: type[LedgerError], words: str, action: Step
+) -> None:
+    issue_id, appeal = _setup(ledger)
+    desk = ledger.determinations
+    before(desk, issue_id, appeal)
+    refused(ledger, error, words, lambda: action(desk, issue_id, appeal))
+
+
+@pytest.mark.parametrize(
+    ("reissued", "days", "words"),
+    [
+        pytest.param(False, 31, "appeal window of 30 days", id="appeal-after-the-window"),
+        # unchanged, re-issued for the record: the first issue is superseded
+        pytest.param(True, 45, "has been superseded", id="superseded-decision-after-the-window"),
+    ],
+)
+def test_late_appeal(ledger: QPLedger, reissued: bool, days: int, words: str) -> None:
+    issue_id, appeal = _setup(ledger)
+    desk = ledger.determinations
+    _dismissed(desk, issue_id, appeal)
+    if reissued:
+        desk.issue("06F", S, actor="board", force=True)
+    real = ledger.store.clock
+    ledger.store.clock = lambda: real() + days * DAY_US
     refused(
         ledger,
         RuleViolation,
-        "already led to",
-        lambda: desk.issue("06F", S, actor="board", appeal_id=appeal),
+        words,
+        lambda: desk.lodge_appeal("06F", S, issue_id, grounds="again", actor="ccg:06F"),
     )
 
 
@@ -203,65 +188,56 @@ def test_invalid_remedy_stores_neither_remedy_nor_determination(
     assert desk.appeal("06F", S, appeal)["status"] == "lodged"
 
 
-def test_a_dismissal_has_no_remedy(ledger: QPLedger) -> None:
-    _, appeal = _setup(ledger)
-    refused(
-        ledger,
-        RuleViolation,
-        "no remedy",
-        lambda: ledger.determinations.determine_appeal(
-            "06F",
-            S,
-            appeal,
-            outcome="dismissed",
-            determination="no",
-            remedy=[
-                {"type": "quality_failure_rescinded", "ccg": "06F", "scheme": S, "flag_id": "F1"}
-            ],
-            actor="board",
-        ),
-    )
+def _attached(attachment: dict[str, Any]) -> dict[str, Any]:
+    return {"text": "file", "attachments": [attachment], "actor": "ccg:06F"}
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "words"),
+    ("method", "kwargs", "words"),
     [
-        ({"outcome": "maybe", "determination": "x"}, "not dismissed or upheld"),
-        ({"outcome": "upheld", "determination": " "}, "determination"),
-    ],
-)
-def test_bad_determination_fields(ledger: QPLedger, kwargs: dict[str, Any], words: str) -> None:
-    _, appeal = _setup(ledger)
-    refused(
-        ledger,
-        InvalidCommand,
-        words,
-        lambda: ledger.determinations.determine_appeal("06F", S, appeal, actor="board", **kwargs),
-    )
-
-
-@pytest.mark.parametrize(
-    ("attachment", "words"),
-    [
-        ({"name": "a.pdf", "sha256": "xyz", "size": 1, "media_type": "application/pdf"}, "sha256"),
         (
-            {"name": "a.pdf", "sha256": "ab" * 32, "size": -1, "media_type": "application/pdf"},
+            "determine_appeal",
+            {"outcome": "maybe", "determination": "x", "actor": "board"},
+            "not dismissed or upheld",
+        ),
+        (
+            "determine_appeal",
+            {"outcome": "upheld", "determination": " ", "actor": "board"},
+            "determination",
+        ),
+        (
+            "add_evidence",
+            _attached(
+                {"name": "a.pdf", "sha256": "xyz", "size": 1, "media_type": "application/pdf"}
+            ),
+            "sha256",
+        ),
+        (
+            "add_evidence",
+            _attached(
+                {"name": "a.pdf", "sha256": "ab" * 32, "size": -1, "media_type": "application/pdf"}
+            ),
             "size",
         ),
-        ({"name": "a.pdf", "sha256": "ab" * 32, "size": 1, "media_type": "pdf"}, "media_type"),
-        ({"name": "a.pdf", "sha256": "ab" * 32, "size": 1, "media_type": "a/b", "x": 1}, "object"),
+        (
+            "add_evidence",
+            _attached({"name": "a.pdf", "sha256": "ab" * 32, "size": 1, "media_type": "pdf"}),
+            "media_type",
+        ),
+        (
+            "add_evidence",
+            _attached(
+                {"name": "a.pdf", "sha256": "ab" * 32, "size": 1, "media_type": "a/b", "x": 1}
+            ),
+            "object",
+        ),
     ],
 )
-def test_bad_attachments(ledger: QPLedger, attachment: dict[str, Any], words: str) -> None:
+def test_bad_fields(ledger: QPLedger, method: str, kwargs: dict[str, Any], words: str) -> None:
+    """A bad determination or attachment is refused before anything is stored."""
     _, appeal = _setup(ledger)
-    refused(
-        ledger,
-        InvalidCommand,
-        words,
-        lambda: ledger.determinations.add_evidence(
-            "06F", S, appeal, text="file", attachments=[attachment], actor="ccg:06F"
-        ),
-    )
+    request = getattr(ledger.determinations, method)
+    refused(ledger, InvalidCommand, words, lambda: request("06F", S, appeal, **kwargs))
 
 
 def test_unknown_subjects(ledger: QPLedger) -> None:
