@@ -6,7 +6,9 @@ so one row moved to another stream (``originator_id`` edited) would make a
 decision silently ignore an event. Before the version is used, the events
 table is asked (two primary-key lookups) whether the stream's event of that
 version is at the indexed position and its next event is after the point;
-if not, the replay is refused with an error that names the position.
+and whether the last event has its index row and the point is not beyond
+it (the head is the index's last position); if not, the replay is refused
+with an error that names the position.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,20 @@ def checked_stream_version(
     next_at = (
         select(ev.id).where(ev.originator_id == oid, ev.originator_version == current + 1)
     ).scalar_subquery()
+    last_event = select(func.max(ev.id)).scalar_subquery()
+    last_indexed = (select(idx.position).where(idx.position == last_event)).scalar_subquery()
     with recorder._connect() as conn:
-        event_position, index_position, next_position = conn.execute(
-            select(event_at, indexed_at, next_at)
+        event_position, index_position, next_position, last, last_indexed_at = conn.execute(
+            select(event_at, indexed_at, next_at, last_event, last_indexed)
         ).one()
     problem = None
-    if next_position is not None and int(next_position) <= position:
+    if last is not None and position > last:
+        problem = (
+            f"{recorder.index.name} row position={position}: the events end at position {last}"
+        )
+    elif last is not None and last_indexed_at is None:
+        problem = f"{recorder.index.name} row position={last} (the last event's) is missing"
+    elif next_position is not None and int(next_position) <= position:
         problem = (
             f"{recorder.index.name}: the event at position {int(next_position)} "
             f"(stream {oid}, version {current + 1}) has no index row in its stream"

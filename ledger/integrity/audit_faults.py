@@ -156,5 +156,7 @@ class Faults:
                     node.end - 1,
                     f"Merkle node (level {node.level}, index {node.index}) covers leaves up "
                     f"to {node.end - 1}, but the log has {size}: events were cut off its end",
+                    table=self.log.nodes.name,
+                    row=f"level={node.level}, idx={node.index}",
                 )
                 return

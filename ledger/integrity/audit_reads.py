@@ -122,4 +122,6 @@ class StoredNodeCursors:
             f"Merkle node (level {node.level}, index {node.index}) over leaves "
             f"{node.begin}..{node.end - 1} (from position {first}) "
             + ("is missing" if missing else "does not match the leaves below it"),
+            table=self.log.nodes.name,
+            row=f"level={node.level}, idx={node.index}",
         )

@@ -59,18 +59,19 @@ def audit_tables(
 ) -> None:
     """Add a problem to ``report`` for each row of these tables the events contradict."""
     bound = report.last_position
-    _index_extras(conn, owned, report, bound)
+    _index_extras(conn, owned, report)
     _idempotency(conn, owned, report, bound)
     if owned.snapshots is not None:
         _snapshots(conn, owned, report, decode, snapshot_key)
 
 
-def _index_extras(conn: Connection, owned: OwnedTables, report: AuditReport, bound: int) -> None:
+def _index_extras(conn: Connection, owned: OwnedTables, report: AuditReport) -> None:
+    """Index rows with no event, at any position: a write commits both or neither."""
     ev, idx = owned.events.c, owned.index.c
     rows = conn.execute(
         select(idx.position)
         .outerjoin_from(owned.index, owned.events, ev.id == idx.position)
-        .where(ev.id.is_(None), idx.position <= bound)
+        .where(ev.id.is_(None))
         .order_by(idx.position)
         .limit(100)
     ).all()
@@ -106,8 +107,8 @@ def _idempotency(conn: Connection, owned: OwnedTables, report: AuditReport, boun
     )
     for row in conn.execute(query):
         actor, key, ccg, scheme, version, position, recorded, stream, ev_version, topic, at = row
-        if isinstance(position, int) and position > bound:
-            continue  # written after the audit started
+        if isinstance(position, int) and position > bound and stream is not None:
+            continue  # written (with its event) after the audit started
         what = _idempotency_problem(ccg, scheme, version, recorded, stream, ev_version, topic, at)
         if what is not None:
             report.flag(
@@ -172,6 +173,7 @@ def _snapshots(
     for row in snapshots:
         by_stream.setdefault(row[0], []).append(row)
     table = owned.snapshots.name
+    macs_name = owned.macs.name if owned.macs is not None else f"{table} codes"
     for oid, rows in by_stream.items():
         last = max(int(r[1]) for r in rows)
         events = conn.execute(
@@ -197,19 +199,29 @@ def _snapshots(
             code = codes.pop(key, None)
             where = f"originator_id={key[0]}, originator_version={key[1]}"
             if code is None:
-                report.flag(None, None, "has no authentication code", table=table, row=where)
+                report.flag(
+                    None,
+                    None,
+                    "missing: the snapshot has no authentication code",
+                    table=macs_name,
+                    row=where,
+                )
             elif snapshot_key is not None and not hmac.compare_digest(
                 code, snapshot_mac(snapshot_key, row[0], int(row[1]), row[2], bytes(row[3]))
             ):
                 report.flag(
-                    None, None, "its authentication code does not match", table=table, row=where
+                    None,
+                    None,
+                    "does not match its snapshot (the code or the snapshot was edited)",
+                    table=macs_name,
+                    row=where,
                 )
     for oid, version in sorted(codes):
         report.flag(
             None,
             None,
             "authentication code with no snapshot (snapshot deleted?)",
-            table=owned.macs.name if owned.macs is not None else "",
+            table=macs_name,
             row=f"originator_id={oid}, originator_version={version}",
         )
 
