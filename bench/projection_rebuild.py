@@ -1,19 +1,22 @@
-"""Full rebuild events/s ÷ raw psycopg2 read rows/s of the same table (issue 4, item 7).
+"""Full rebuild events/s ÷ raw psycopg2 read rows/s of the same rows (issue 12, item 4).
 
 In one scratch PostgreSQL database (``qp_bench_<pid>``, dropped after), the
 demo year (211 CCGs, ~13k events) is imported, optionally ``--years`` times
 over as resubmitted figures, then, interleaved over ``--rounds`` rounds:
 
-* **raw read**: psycopg2, a server-side cursor over
-  ``SELECT id, originator_id, originator_version, topic, state FROM
-  qpledger_events ORDER BY id`` (every row fetched, nothing decoded): rows/s;
-* **fold + engine**: the same events decoded and folded into CCG records,
-  with the engine deciding after every event, nothing written -- the floor
-  any read model that shows every decision pays: events/s;
+* **raw read**: psycopg2, a server-side cursor over the rows a rebuild reads
+  (``qpledger_events`` of the record topics, with their recorded time from
+  ``qpledger_event_index``, by position), every row fetched, nothing
+  decoded: rows/s;
+* **fold + engine after every event**: the same events decoded and folded
+  into CCG records with the engine deciding after each, nothing written --
+  what the incremental projectors pay per event (context, not a goal);
 * **rebuild**: ``projections rebuild`` of all three read models into fresh
-  tables (one pass over the log, decisions shared) and the switch: events/s.
+  tables (``ledger/projections/bulk.py``: one streamed pass, the engine only
+  where a row needs a decision) and the switch: events/s.
 
-Prints the median of each and the ratios; asserts nothing.
+Prints the median of each and the ratio rebuild/raw with the goal beside it
+(issue 12: >= 10x the 0.004 measured before, i.e. >= 0.04); asserts nothing.
 
     python bench/projection_rebuild.py [--rounds 3] [--years 1] [--url postgresql+psycopg2://...]
 """
@@ -42,6 +45,11 @@ def correction_year(year: int) -> list[str]:
     ]
 
 
+#: The ratio rebuild/raw measured before issue 12's work, and the goal (10x).
+BEFORE_RATIO = 0.004
+GOAL_RATIO = 10 * BEFORE_RATIO
+
+
 def raw_read(dsn: str) -> tuple[int, float]:
     conn = psycopg2.connect(dsn)
     try:
@@ -49,8 +57,11 @@ def raw_read(dsn: str) -> tuple[int, float]:
             cur.itersize = 5000
             t0 = time.perf_counter()
             cur.execute(
-                "SELECT id, originator_id, originator_version, topic, state "
-                "FROM qpledger_events ORDER BY id"
+                "SELECT e.id, i.recorded_us, e.originator_id, e.originator_version, e.topic, "
+                "e.state FROM qpledger_events e "
+                "JOIN qpledger_event_index i ON i.position = e.id "
+                "WHERE e.topic = ANY(%s) ORDER BY e.id",
+                (list(RECORD_TOPICS),),
             )
             rows = sum(1 for _ in cur)
             return rows, time.perf_counter() - t0
@@ -120,11 +131,15 @@ def main() -> None:
             events, seconds = full_rebuild(url)
             built.append(events / seconds)
         r, f, b = (statistics.median(x) for x in (raw, fold, built))
-        print(f"raw psycopg2 read      {r:>10,.0f} rows/s")
-        print(f"fold + engine only     {f:>10,.0f} events/s   ({f / r:.2%} of raw)")
-        share = f"{b / r:.2%} of raw, {b / f:.0%} of fold"
-        print(f"rebuild, 3 read models {b:>10,.0f} events/s   ({share})")
-        print(f"ratio rebuild/raw: {b / r:.4f}  (median of {args.rounds} interleaved rounds)")
+        print(f"raw psycopg2 read             {r:>10,.0f} rows/s")
+        print(f"fold + engine after each      {f:>10,.0f} events/s   ({f / r:.2%} of raw)")
+        print(f"rebuild, 3 read models        {b:>10,.0f} events/s   ({b / r:.2%} of raw)")
+        ratio = b / r
+        verdict = "met" if ratio >= GOAL_RATIO else "NOT met"
+        print(
+            f"ratio rebuild/raw: {ratio:.4f}  goal >= {GOAL_RATIO:.3f} (10x {BEFORE_RATIO}): "
+            f"{verdict}  (median of {args.rounds} interleaved rounds)"
+        )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ledger.domain.clock import us_to_iso
-from ledger.domain.facts import EventRef
+from ledger.domain.facts import EventRef, Facts
 from ledger.domain.record import CCGPremiumRecord, event_id
 from ledger.domain.scheme import get_scheme
 from ledger.engine.decide import Decision, decide
@@ -94,8 +94,13 @@ class DecisionFolder:
                 raise LookupError(f"position {position} is not in the log's index")
         return found
 
-    def fold(self, event: CCGPremiumRecord.Event, position: int) -> CCGPremiumRecord:
-        """Apply the event to its record (loading the record first if need be)."""
+    def fold(
+        self, event: CCGPremiumRecord.Event, position: int, recorded_us: int | None = None
+    ) -> CCGPremiumRecord:
+        """Apply the event to its record (loading the record first if need be).
+
+        ``recorded_us`` saves the index lookup when the caller read it with the event.
+        """
         oid = event.originator_id
         version = int(event.originator_version)
         record = self._records.get(oid)
@@ -107,8 +112,14 @@ class DecisionFolder:
             self._refs[oid] = {}
         folded = cast(CCGPremiumRecord, event.mutate(record))
         self._records[oid] = folded
-        self._located.setdefault(oid, {})[version] = (position, self.recorded_us(position))
+        if recorded_us is None:
+            recorded_us = self.recorded_us(position)
+        self._located.setdefault(oid, {})[version] = (position, recorded_us)
         return folded
+
+    def record(self, oid: UUID) -> CCGPremiumRecord:
+        """The folded record of a stream, as its last folded event left it."""
+        return self._records[oid]
 
     def decision_after(self, event: CCGPremiumRecord.Event, position: int) -> Decision:
         """The CCG's decision as it stood once the event at ``position`` was recorded."""
@@ -148,6 +159,10 @@ class DecisionFolder:
         return decision
 
     def _decide(self, record: CCGPremiumRecord, position: int) -> Decision:
+        return decide(get_scheme(record.scheme), self.facts(record, position))
+
+    def facts(self, record: CCGPremiumRecord, position: int) -> Facts:
+        """The engine's input for a folded record at ``position`` (as the replay builds it)."""
         oid = record.id
         types = typed_versions(record)
         located = self._located[oid]
@@ -164,8 +179,7 @@ class DecisionFolder:
                 ref = known[v] = EventRef(event_id(oid, v), p, kind, us_to_iso(t))
             refs[v] = ref
         as_of = us_to_iso(located[int(record.version)][1])
-        facts = facts_from_record(record, refs, position, as_of)
-        return decide(get_scheme(record.scheme), facts)
+        return facts_from_record(record, refs, position, as_of)
 
 
 class DeferredDecision:

@@ -1,13 +1,16 @@
 """``projections rebuild [NAME]``: build fresh tables from the log, then switch atomically.
 
 The live generation keeps serving (and a running projector keeps it current)
-while the next generation is filled from position 0 in large batches. The
-switch is one transaction that locks the catalog row -- live batches hold it
-shared, so none is in flight -- checks the new generation is not behind the
-live one, and points the catalog at it. A running projector's next batch
-finds its generation retired, writes nothing, and resyncs onto the new one.
-The replaced generation is kept (a reader that looked it up an instant before
-the switch still finds its tables); older ones are dropped.
+while the next generation is filled: one streamed pass over the log up to its
+head, deciding only where a row needs a decision (``bulk.py``), loaded in one
+transaction per read model; then whatever was written meanwhile is applied
+in the projectors' usual batches. The switch is one transaction that locks
+the catalog row -- live batches hold it shared, so none is in flight --
+checks the new generation is not behind the live one, and points the catalog
+at it. A running projector's next batch finds its generation retired, writes
+nothing, and resyncs onto the new one. The replaced generation is kept (a
+reader that looked it up an instant before the switch still finds its
+tables); older ones are dropped.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.persistence import Tracking
+
 from ledger.domain.errors import LedgerError
+from ledger.projections.bulk import fold_log
 from ledger.projections.database import ReadModelDatabase
 from ledger.projections.folding import DecisionMemo
 from ledger.projections.group import catch_up_together
 from ledger.projections.registry import selected
 from ledger.projections.runner import Projector
+from ledger.projections.scan import log_head
 from ledger.projections.view import NotCaughtUp
 from ledger.service.application import QPLedger
 
@@ -83,6 +90,7 @@ def rebuild(
             for spec in specs
         ]
         generations = {p.name: p.view.generation for p in projectors}
+        _load(ledger, projectors, progress)
         catch_up_together(projectors, progress)
         for projector in projectors:
             _switch(projector, progress)
@@ -101,6 +109,30 @@ def rebuild(
                 )
             )
     return results
+
+
+def _load(
+    ledger: QPLedger, projectors: list[Projector], progress: Callable[[int], None] | None
+) -> None:
+    """Fill the new generations from one pass over the log up to its head (``bulk.py``).
+
+    What was written meanwhile is applied by the usual batches before the switch.
+    """
+    head = log_head(ledger)
+    if not head:
+        return
+    folded = fold_log(ledger, head, progress)
+    if not folded.events:
+        return
+    last = Tracking(ledger.name, folded.position)
+    for projector in projectors:
+        rows = projector.spec.expected_rows(folded.latest, folded.counts, folded.timeline)
+        projector.view.load(rows, last, folded.events)
+        projector.position = folded.position
+        projector.stats.events += folded.events
+        projector.stats.batches += 1
+    if progress:
+        progress(folded.position)
 
 
 def _switch(projector: Projector, progress: Callable[[int], None] | None) -> None:

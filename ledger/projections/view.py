@@ -159,7 +159,6 @@ class ReadModelView(TrackingRecorder, ABC):
             self._commit(batch, switch=switch)
 
     def _commit(self, batch: _Batch, *, switch: bool) -> None:
-        t = self.db.tracking
         prepared = self.prepare(batch.writes) if batch.writes else ()
         with self.db.write() as conn:
             locked = self._claim(conn, batch, switch=switch)
@@ -168,25 +167,45 @@ class ReadModelView(TrackingRecorder, ABC):
             if self.fault_delay:
                 time.sleep(self.fault_delay)
             if batch.last is not None:
-                moved = conn.execute(
-                    update(t)
-                    .where(
-                        t.c.projection == self.name,
-                        t.c.generation == self.generation,
-                        t.c.notification_id == locked,
-                    )
-                    .values(
-                        notification_id=batch.last.notification_id,
-                        events_applied=t.c.events_applied + batch.events,
-                        updated_us=now_us(),
-                    )
-                )
-                if moved.rowcount != 1:  # pragma: no cover - the row lock makes this impossible
-                    raise TrackingConflict(f"{self.name}: tracking row changed under its lock")
+                self._advance(conn, batch, locked)
             if switch:
                 self.db.switch(conn, self.name, self.generation)
         if switch:
             self.building = False
+
+    def load(self, rows: dict[str, list[dict[str, Any]]], last: Tracking, events: int) -> None:
+        """Fill the empty generation being built, up to ``last``, in one transaction.
+
+        The same claim as a batch (from position 0), so a load can only land
+        once and only before anything else was written to the generation.
+        """
+        assert self.building, "only a generation being built is loaded whole"
+        batch = _Batch(previous=0, last=last, events=events)
+        with self.db.write() as conn:
+            locked = self._claim(conn, batch, switch=False)
+            for name, table_rows in rows.items():
+                bulk_insert(conn, self.tables[name], table_rows)
+            self._advance(conn, batch, locked)
+
+    def _advance(self, conn: Connection, batch: _Batch, locked: int) -> None:
+        """Move the tracking row on (a compare-and-set on the locked position)."""
+        assert batch.last is not None
+        t = self.db.tracking
+        moved = conn.execute(
+            update(t)
+            .where(
+                t.c.projection == self.name,
+                t.c.generation == self.generation,
+                t.c.notification_id == locked,
+            )
+            .values(
+                notification_id=batch.last.notification_id,
+                events_applied=t.c.events_applied + batch.events,
+                updated_us=now_us(),
+            )
+        )
+        if moved.rowcount != 1:  # pragma: no cover - the row lock makes this impossible
+            raise TrackingConflict(f"{self.name}: tracking row changed under its lock")
 
     def _claim(self, conn: Connection, batch: _Batch, *, switch: bool) -> int:
         """Lock the catalog and tracking rows, then check nobody else moved them."""
@@ -300,3 +319,13 @@ def _update_statement(table: Table, keys: tuple[str, ...], increments: tuple[str
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(table.insert(), list(rows))
+
+
+#: Rows per INSERT executemany when a rebuild loads a table whole.
+LOAD_CHUNK = 5000
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows into an empty table (multi-row VALUES on PostgreSQL, in chunks)."""
+    for start in range(0, len(rows), LOAD_CHUNK):
+        conn.execute(table.insert(), list(rows[start : start + LOAD_CHUNK]))
