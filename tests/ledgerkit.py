@@ -15,6 +15,27 @@ from sqlalchemy import Table, create_engine, text
 from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
+#: A valid choice for the scheme's three local measure slots (``local_measures_selected``).
+LOCAL_MEASURES = [
+    {
+        "slot": "local-1",
+        "name": "Dementia diagnosis",
+        "criterion": "dementia-diagnosis-rate",
+        "direction": "higher",
+    },
+    {
+        "slot": "local-2",
+        "name": "Smoking at time of delivery",
+        "criterion": "smoking-at-delivery",
+        "direction": "lower",
+    },
+    {
+        "slot": "local-3",
+        "name": "IAPT access",
+        "criterion": "iapt-access-rate",
+        "direction": "higher",
+    },
+]
 
 
 def population(ccg: str, value: int) -> dict[str, Any]:
