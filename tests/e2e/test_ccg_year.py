@@ -19,6 +19,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from ledgerkit import LOCAL_MEASURES
+
 from ledger.service.application import QPLedger, Receipt
 
 CCG = "06F"
@@ -85,26 +87,7 @@ def test_a_ccg_year_replayed_at_every_moment(ledger: QPLedger) -> None:
         "local measures",
         cmd(
             "local_measures_selected",
-            measures=[
-                {
-                    "slot": "local-1",
-                    "name": "Dementia diagnosis",
-                    "criterion": "dementia-diagnosis-rate",
-                    "direction": "higher",
-                },
-                {
-                    "slot": "local-2",
-                    "name": "Smoking at time of delivery",
-                    "criterion": "smoking-at-delivery",
-                    "direction": "lower",
-                },
-                {
-                    "slot": "local-3",
-                    "name": "IAPT access",
-                    "criterion": "iapt-access-rate",
-                    "direction": "higher",
-                },
-            ],
+            measures=LOCAL_MEASURES,
         ),
         actor="ccg:06F:performance",
     )

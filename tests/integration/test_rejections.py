@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import pytest
+from ledgerkit import LOCAL_MEASURES
 
 from ledger.domain.ccgs import ccgs
 from ledger.domain.errors import (
@@ -30,27 +31,6 @@ YEAR = "2013-14"
 #: 00C has never been written to.
 KNOWN, FRESH = "06F", "00C"
 
-LOCAL_MEASURES = [
-    {
-        "slot": "local-1",
-        "name": "Dementia diagnosis",
-        "criterion": "dementia-diagnosis-rate",
-        "direction": "higher",
-    },
-    {
-        "slot": "local-2",
-        "name": "Smoking at delivery",
-        "criterion": "smoking-at-delivery",
-        "direction": "lower",
-    },
-    {
-        "slot": "local-3",
-        "name": "IAPT access",
-        "criterion": "iapt-access-rate",
-        "direction": "higher",
-    },
-]
-
 
 def cmd(kind: str, ccg: str = KNOWN, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "ccg": ccg, "scheme": SCHEME, **fields}
@@ -58,6 +38,17 @@ def cmd(kind: str, ccg: str = KNOWN, **fields: Any) -> dict[str, Any]:
 
 def population(ccg: str = KNOWN, **overrides: Any) -> dict[str, Any]:
     return {**cmd("population_recorded", ccg, population=449_953, source="ONS"), **overrides}
+
+
+#: A local measure's value from a CCG that has selected none (nor has a record).
+LOCAL_VALUE_FROM_FRESH = cmd(
+    "measure_submitted",
+    FRESH,
+    measure="local-1",
+    criterion="dementia-diagnosis-rate",
+    period=YEAR,
+    value=0.5,
+)
 
 
 def submitted(**overrides: Any) -> dict[str, Any]:
@@ -282,14 +273,7 @@ CASES: list[tuple[str, Any, type[LedgerError], str]] = [
     ),
     (
         "local-value-before-selection",
-        cmd(
-            "measure_submitted",
-            FRESH,
-            measure="local-1",
-            criterion="dementia-diagnosis-rate",
-            period=YEAR,
-            value=0.5,
-        ),
+        LOCAL_VALUE_FROM_FRESH,
         RuleViolation,
         "measure: local-1 has not been selected yet; send local_measures_selected first",
     ),
@@ -308,13 +292,7 @@ CASES: list[tuple[str, Any, type[LedgerError], str]] = [
     ),
     (
         "local-criterion-not-selected",
-        cmd(
-            "measure_submitted",
-            measure="local-1",
-            criterion="smoking-at-delivery",
-            period=YEAR,
-            value=0.5,
-        ),
+        submitted(measure="local-1", criterion="smoking-at-delivery", value=0.5),
         UnknownMeasure,
         "criterion: local-1 was selected with criterion 'dementia-diagnosis-rate', "
         "not 'smoking-at-delivery'",
@@ -453,15 +431,7 @@ def mixed_file() -> tuple[list[str], dict[int, type[LedgerError] | None]]:
         "",  # 3 blank
         line(submitted(measure="obesity")),  # 4 unknown
         line(selection(LOCAL_MEASURES)),  # 5 ok
-        line(
-            cmd(
-                "measure_submitted",
-                measure="local-1",
-                criterion="smoking-at-delivery",
-                period=YEAR,
-                value=0.5,
-            )
-        ),  # 6 rule
+        line(submitted(measure="local-1", criterion="smoking-at-delivery", value=0.5)),  # 6 rule
         line(cmd("quality_failure_flagged", flag_id="QF-1", description="x")),  # 7 ok
         line(cmd("quality_failure_flagged", flag_id="QF-1", description="y")),  # 8 reuse
         line(cmd("quality_failure_rescinded", flag_id="QF-1")),  # 9 ok
@@ -470,13 +440,7 @@ def mixed_file() -> tuple[list[str], dict[int, type[LedgerError] | None]]:
         '{"type": "measure_submitted", "ccg": "06F", "scheme": "qp-2013-14", "measure": '
         '"pyll", "criterion": "pyll-rate", "period": "2013-14", "value": NaN}',  # 12 NaN
         line(
-            cmd(
-                "measure_submitted",
-                measure="local-1",
-                criterion="dementia-diagnosis-rate",
-                period=YEAR,
-                value=0.52,
-            )
+            submitted(measure="local-1", criterion="dementia-diagnosis-rate", value=0.52)
         ),  # 13 ok
         line(population("ZZZ")),  # 14 unknown
         "[1, 2, 3]",  # 15 not obj
@@ -551,16 +515,7 @@ def test_import_of_only_rejected_lines_stores_nothing(ledger: QPLedger) -> None:
 def test_rejected_first_line_for_a_new_ccg_does_not_open_its_record(ledger: QPLedger) -> None:
     report = ledger.import_lines(
         [
-            line(
-                cmd(
-                    "measure_submitted",
-                    FRESH,
-                    measure="local-1",
-                    criterion="dementia-diagnosis-rate",
-                    period=YEAR,
-                    value=0.5,
-                )
-            ),
+            line(LOCAL_VALUE_FROM_FRESH),
             line(cmd("quality_failure_rescinded", FRESH, flag_id="QF-1")),
         ]
     )

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from ledgerkit import LOCAL_MEASURES
 
 from ledger.domain.errors import (
     ConcurrencyConflict,
@@ -19,27 +20,6 @@ from ledger.service.receipts import Receipt
 
 from .kit import CASES, SCHEME, YEAR, cmd, population
 
-MEASURES = [
-    {
-        "slot": "local-1",
-        "name": "Dementia diagnosis",
-        "criterion": "dementia-diagnosis-rate",
-        "direction": "higher",
-    },
-    {
-        "slot": "local-2",
-        "name": "Smoking at time of delivery",
-        "criterion": "smoking-at-delivery",
-        "direction": "lower",
-    },
-    {
-        "slot": "local-3",
-        "name": "IAPT access",
-        "criterion": "iapt-access-rate",
-        "direction": "higher",
-    },
-]
-
 #: (method call, the same command as an import line), in an order the rules accept.
 ACTIONS: list[tuple[Callable[[QPLedger], Receipt], dict[str, Any]]] = [
     (
@@ -47,8 +27,8 @@ ACTIONS: list[tuple[Callable[[QPLedger], Receipt], dict[str, Any]]] = [
         population(),
     ),
     (
-        lambda ledger: ledger.select_local_measures("06F", SCHEME, MEASURES),
-        cmd("local_measures_selected", measures=MEASURES),
+        lambda ledger: ledger.select_local_measures("06F", SCHEME, LOCAL_MEASURES),
+        cmd("local_measures_selected", measures=LOCAL_MEASURES),
     ),
     (
         lambda ledger: ledger.agree_threshold("06F", SCHEME, "pyll", "pyll-rate", 2100, 2000),
