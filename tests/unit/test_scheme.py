@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from importlib import resources
@@ -186,103 +187,64 @@ def _swap_shares(data: dict[str, Any]) -> None:
     data["measures"][0]["share"] = "0.2"  # 1.075 in all
 
 
+def bad(path: str, value: Any, case: str) -> Any:
+    """A case whose error names the field at ``path`` as written there (``a[0].b``)."""
+    return pytest.param(_set(path, value), re.sub(r"\.(\d+)", r"[\1]", path), id=case)
+
+
 def _bad_rejections() -> list[Any]:
     p = pytest.param
     return [
         # shares
         p(_swap_shares, "measures: shares sum to", id="shares-not-summing-to-1"),
         p(_delete("measures.6"), "measures: shares sum to", id="shares-sum-below-1"),
-        p(_set("measures.0.share", 0.125), "measures[0].share", id="share-a-json-number"),
-        p(_set("measures.0.share", "an eighth"), "measures[0].share", id="share-not-decimal"),
-        p(_set("measures.0.share", "NaN"), "measures[0].share", id="share-nan"),
-        p(_set("measures.0.share", "Infinity"), "measures[0].share", id="share-infinite"),
-        p(_set("measures.0.share", "0"), "measures[0].share", id="share-zero"),
-        p(_set("measures.0.share", "-0.125"), "measures[0].share", id="share-negative"),
-        p(_set("measures.0.share", "1.125"), "measures[0].share", id="share-over-1"),
+        bad("measures.0.share", 0.125, "share-a-json-number"),
+        bad("measures.0.share", "an eighth", "share-not-decimal"),
+        bad("measures.0.share", "NaN", "share-nan"),
+        bad("measures.0.share", "Infinity", "share-infinite"),
+        bad("measures.0.share", "0", "share-zero"),
+        bad("measures.0.share", "-0.125", "share-negative"),
+        bad("measures.0.share", "1.125", "share-over-1"),
         # ids
-        p(_set("measures.1.id", "pyll"), "measures[1].id", id="duplicate-measure-id"),
-        p(_set("measures.0.id", "PYLL"), "measures[0].id", id="measure-id-upper-case"),
-        p(_set("measures.0.id", ""), "measures[0].id", id="measure-id-empty"),
-        p(
-            _set("measures.3.criteria.1.id", "mrsa-cases"),
-            "measures[3].criteria[1].id",
-            id="duplicate-criterion-id",
-        ),
-        p(
-            _set("constitution.standards.1.id", "rtt-18-weeks"),
-            "constitution.standards[1].id",
-            id="duplicate-standard-id",
-        ),
+        bad("measures.1.id", "pyll", "duplicate-measure-id"),
+        bad("measures.0.id", "PYLL", "measure-id-upper-case"),
+        bad("measures.0.id", "", "measure-id-empty"),
+        bad("measures.3.criteria.1.id", "mrsa-cases", "duplicate-criterion-id"),
+        bad("constitution.standards.1.id", "rtt-18-weeks", "duplicate-standard-id"),
         # directions
-        p(
-            _set("measures.0.criteria.0.direction", "down"),
-            "measures[0].criteria[0].direction",
-            id="criterion-direction",
-        ),
-        p(
-            _set("constitution.standards.2.direction", "Higher"),
-            "constitution.standards[2].direction",
-            id="standard-direction",
-        ),
+        bad("measures.0.criteria.0.direction", "down", "criterion-direction"),
+        bad("constitution.standards.2.direction", "Higher", "standard-direction"),
         # targets and thresholds
-        p(
-            _set("measures.3.criteria.0.target", 0),
-            "measures[3].criteria[0].target",
-            id="target-a-json-number",
-        ),
-        p(
-            _set("measures.3.criteria.0.target", "zero"),
-            "measures[3].criteria[0].target",
-            id="target-not-decimal",
-        ),
-        p(
-            _set("constitution.standards.0.threshold", "1.2"),
-            "constitution.standards[0].threshold",
-            id="threshold-over-1",
-        ),
-        p(
-            _set("constitution.standards.0.threshold", "-0.1"),
-            "constitution.standards[0].threshold",
-            id="threshold-negative",
-        ),
-        p(
-            _set("constitution.reduction_per_standard", "1.25"),
-            "constitution.reduction_per_standard",
-            id="reduction-over-1",
-        ),
-        p(
-            _set("constitution.reduction_per_standard", 0.25),
-            "constitution.reduction_per_standard",
-            id="reduction-a-json-number",
-        ),
+        bad("measures.3.criteria.0.target", 0, "target-a-json-number"),
+        bad("measures.3.criteria.0.target", "zero", "target-not-decimal"),
+        bad("constitution.standards.0.threshold", "1.2", "threshold-over-1"),
+        bad("constitution.standards.0.threshold", "-0.1", "threshold-negative"),
+        bad("constitution.reduction_per_standard", "1.25", "reduction-over-1"),
+        bad("constitution.reduction_per_standard", 0.25, "reduction-a-json-number"),
         # local measures and criteria lists
-        p(
-            _set("measures.4.criteria", [{"id": "x", "direction": "lower", "target": "agreed"}]),
-            "measures[4].criteria",
-            id="local-measure-with-criteria",
+        bad(
+            "measures.4.criteria",
+            [{"id": "x", "direction": "lower", "target": "agreed"}],
+            "local-measure-with-criteria",
         ),
-        p(_set("measures.0.criteria", []), "measures[0].criteria", id="no-criteria"),
-        p(_set("measures.0.criteria", "pyll-rate"), "measures[0].criteria", id="criteria-not-list"),
-        p(
-            _set("measures.0.criteria.0", "pyll-rate"),
-            "measures[0].criteria[0]",
-            id="criterion-str",
-        ),
+        bad("measures.0.criteria", [], "no-criteria"),
+        bad("measures.0.criteria", "pyll-rate", "criteria-not-list"),
+        bad("measures.0.criteria.0", "pyll-rate", "criterion-str"),
         # year, money, shapes
-        p(_set("year", "2013-15"), "year", id="year-not-consecutive"),
-        p(_set("year", "2013/14"), "year", id="year-bad-format"),
-        p(_set("assessment_period", "2013-14-Q4"), "assessment_period", id="assessment-period"),
-        p(_set("pence_per_head", 0), "pence_per_head", id="pence-zero"),
-        p(_set("pence_per_head", -500), "pence_per_head", id="pence-negative"),
-        p(_set("pence_per_head", "500"), "pence_per_head", id="pence-string"),
-        p(_set("pence_per_head", 500.0), "pence_per_head", id="pence-float"),
-        p(_set("pence_per_head", True), "pence_per_head", id="pence-bool"),
-        p(_set("appeal_window_days", 0), "appeal_window_days", id="appeal-window-zero"),
-        p(_set("measures", {}), "measures", id="measures-not-list"),
-        p(_set("measures.0", ["pyll"]), "measures[0]", id="measure-not-object"),
-        p(_set("constitution", []), "constitution", id="constitution-not-object"),
-        p(_set("constitution.standards.0", "rtt"), "constitution.standards[0]", id="std-not-obj"),
-        p(_set("title", 2013), "title", id="title-not-string"),
+        bad("year", "2013-15", "year-not-consecutive"),
+        bad("year", "2013/14", "year-bad-format"),
+        bad("assessment_period", "2013-14-Q4", "assessment-period"),
+        bad("pence_per_head", 0, "pence-zero"),
+        bad("pence_per_head", -500, "pence-negative"),
+        bad("pence_per_head", "500", "pence-string"),
+        bad("pence_per_head", 500.0, "pence-float"),
+        bad("pence_per_head", True, "pence-bool"),
+        bad("appeal_window_days", 0, "appeal-window-zero"),
+        bad("measures", {}, "measures-not-list"),
+        bad("measures.0", ["pyll"], "measure-not-object"),
+        bad("constitution", [], "constitution-not-object"),
+        bad("constitution.standards.0", "rtt", "std-not-obj"),
+        bad("title", 2013, "title-not-string"),
     ]
 
 
