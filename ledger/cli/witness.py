@@ -113,7 +113,13 @@ def keygen(key_file: Path, name: str | None) -> None:
 @witness.command("verifier-key", short_help="Print the verifier key of a witness key file.")
 @_key_file
 def verifier_key(key_file: Path) -> None:
-    """Print the verifier key (what readers pass to --witness-key) of --key-file."""
+    """Print the verifier key (what readers pass to --witness-key) of --key-file.
+
+    Example:
+
+    \b
+        qp-ledger witness verifier-key --key-file witness.key > witness.vkey
+    """
     click.echo(str(_cosigner(key_file).key))
 
 
