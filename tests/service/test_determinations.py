@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ledger.domain.errors import DecisionUnchanged, NothingRecorded, RuleViolation
@@ -55,32 +57,27 @@ def test_an_upheld_appeal_records_its_remedy(ledger: QPLedger) -> None:
     desk.add_evidence("06F", S, appeal_id, text="CQC letter", actor="ccg:06F")
     assert desk.appeal_counts(S) == {"lodged": 1, "dismissed": 0, "upheld": 0}
     remedy = [{"type": "quality_failure_rescinded", "ccg": "06F", "scheme": S, "flag_id": "F1"}]
-    upheld = desk.determine_appeal(
-        "06F",
-        S,
-        appeal_id,
-        outcome="upheld",
-        determination="the flag was raised in error",
-        remedy=remedy,
-        actor="board",
-        idempotency_key="d",
-    )
+
+    def uphold() -> dict[str, Any]:
+        return desk.determine_appeal(
+            "06F",
+            S,
+            appeal_id,
+            outcome="upheld",
+            determination="the flag was raised in error",
+            remedy=remedy,
+            actor="board",
+            idempotency_key="d",
+        )
+
+    upheld = uphold()
     assert upheld["status"] == "upheld"
     assert [r["type"] for r in upheld["remedy"]] == ["quality_failure_rescinded"]
     rescinded = ledger.history("06F", S)[-1]
     assert rescinded["reason"] == f"appeal {appeal_id} upheld"
     assert upheld["remedy"][0]["position"] == rescinded["position"]
     # A retry of the same determination is a replay, not a second remedy.
-    again = desk.determine_appeal(
-        "06F",
-        S,
-        appeal_id,
-        outcome="upheld",
-        determination="the flag was raised in error",
-        remedy=remedy,
-        actor="board",
-        idempotency_key="d",
-    )
+    again = uphold()
     assert again == upheld
     assert desk.appeal_counts(S) == {"lodged": 0, "dismissed": 0, "upheld": 1}
     with pytest.raises(RuleViolation, match="already determined"):
