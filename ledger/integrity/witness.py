@@ -294,7 +294,12 @@ class Witness:
                     f"this witness cosigns {expected!r} under the key {seen.log_key}, not "
                     f"{log_key}; a log that changes its key is a new log to the witness",
                 )
-            self._check_extends(seen, checkpoint, consistency_proof)
+            try:
+                self._check_extends(seen, checkpoint, consistency_proof)
+            except WitnessRefused as e:
+                if e.reason == "fork" and seen is not None:
+                    raise self._kept_as_evidence(e, seen.note, checkpoint_note) from None
+                raise
             timestamp = int(self._clock())
             if seen is not None:  # never date a bigger tree before a smaller one
                 timestamp = max(timestamp, seen.timestamp)
@@ -302,6 +307,25 @@ class Witness:
             logs[expected] = {"log_key": str(log_key), "checkpoint": note}
             self._write_logs(logs)
         return note
+
+    def _kept_as_evidence(self, refusal: WitnessRefused, last: str, fork: str) -> WitnessRefused:
+        """Keep both signed checkpoints of a fork: they prove the log's misbehaviour to anyone.
+
+        Appended to ``<state>.evidence`` (the tlog-witness spec lets a witness
+        log such requests). Only checkpoints the log signed get this far.
+        """
+        if self.state_file is None:
+            return refusal
+        path = self.state_file.with_name(self.state_file.name + ".evidence")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.write(f"# {refusal}\n# last cosigned:\n{last}# refused:\n{fork}\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            return refusal
+        return WitnessRefused("fork", f"{refusal}; both signed checkpoints are kept in {path}")
 
     def _with_own_line(self, note: str, body: str, timestamp: int) -> str:
         """The note with this witness's fresh cosignature instead of any earlier one of its own."""

@@ -246,8 +246,13 @@ def test_a_signed_rewrite_of_the_log_gets_no_cosignature(site: Site, ledger: QPL
     (site.operator / "signing.key.last-signed").unlink()
     forged, size = site.checkpoint("cp-forged.txt")
     assert size == size_a and forged != first
-    refused(site.cosign("w1", forged), "NOT COSIGNED (fork)")
+    stderr = refused(site.cosign("w1", forged), "NOT COSIGNED (fork)")
     assert (site.auditor / "w1.state").read_bytes() == state
+    # Both notes the log signed for that size are kept: a fork anyone can check.
+    assert "both signed checkpoints are kept in w1.state.evidence" in stderr
+    evidence = (site.auditor / "w1.state.evidence").read_text()
+    assert (site.auditor / forged).read_text() in evidence
+    assert (site.auditor / first).read_text().rstrip("\n") in evidence
 
     # Grown past the cosigned size, with the rewritten log's own proof: still a fork.
     ledger.execute(population("00F", 5))
