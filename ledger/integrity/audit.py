@@ -47,7 +47,7 @@ from ledger.integrity.leaf import FORMAT_TAG, stream_text
 from ledger.integrity.merkle import EMPTY_ROOT, fold
 from ledger.integrity.tables import IntegrityTables, Reader
 
-__all__ = ["AuditReport", "Problem", "audit"]
+__all__ = ["AuditReport", "Problem", "audit", "event_query"]
 
 _U32 = struct.Struct(">I").pack
 _U64_FIELD = struct.Struct(">IQ").pack
@@ -128,34 +128,7 @@ class _Pass:
             self.cursors.close()
 
     def _events(self) -> Iterator[list[Any]]:
-        ev, lv, rc = self.log.events.c, self.log.leaves.c, self.recorded.c
-        server_side = self.cursors.server_side
-        # PostgreSQL's uuid as text: psycopg2 would make a uuid.UUID of every row's
-        # (about a third of the audit's time); the text is as good a key.
-        originator = cast(ev.originator_id, String) if server_side else ev.originator_id
-        query = (
-            select(
-                ev.id,
-                originator,
-                ev.originator_version,
-                ev.topic,
-                ev.state,
-                rc.recorded_us,
-                lv.leaf_index,
-                lv.originator_id,
-                lv.previous_hash,
-                lv.leaf_hash,
-                rc.originator_id,
-                rc.originator_version,
-            )
-            .select_from(
-                self.log.events.outerjoin(self.recorded, rc.position == ev.id).outerjoin(
-                    self.log.leaves, lv.position == ev.id
-                )
-            )
-            .where(ev.id <= self.bound)
-            .order_by(ev.id)
-        )
+        query = event_query(self.log, self.recorded, self.bound, self.cursors.server_side)
         cursor = self.cursors.run(query)
         while page := cursor.fetchmany(PAGE):
             yield page
@@ -273,6 +246,40 @@ class _Pass:
         report.size, report.root, report.streams = size, fold(edge), len(streams)
         report.nodes_checked = nodes.checked
         return prefix_root
+
+
+def event_query(log: IntegrityTables, recorded: Table, bound: int, server_side: bool) -> Any:
+    """The audit's one query: events ⟕ index ⟕ stored leaves up to ``bound``, by position.
+
+    Public so bench/verify_throughput.py can time a raw driver read of exactly these rows.
+    """
+    ev, lv, rc = log.events.c, log.leaves.c, recorded.c
+    # PostgreSQL's uuid as text: psycopg2 would make a uuid.UUID of every row's
+    # (about a third of the audit's time); the text is as good a key.
+    originator = cast(ev.originator_id, String) if server_side else ev.originator_id
+    return (
+        select(
+            ev.id,
+            originator,
+            ev.originator_version,
+            ev.topic,
+            ev.state,
+            rc.recorded_us,
+            lv.leaf_index,
+            lv.originator_id,
+            lv.previous_hash,
+            lv.leaf_hash,
+            rc.originator_id,
+            rc.originator_version,
+        )
+        .select_from(
+            log.events.outerjoin(recorded, rc.position == ev.id).outerjoin(
+                log.leaves, lv.position == ev.id
+            )
+        )
+        .where(ev.id <= bound)
+        .order_by(ev.id)
+    )
 
 
 def _stream(raw: Any) -> tuple[str, bytes]:
