@@ -115,18 +115,20 @@ def traced(facts: Facts, *, digest: bool = True) -> tuple[Facts, dict[str, set[A
     return _TracedFacts(**given), trace.reads
 
 
-_IMMUTABLE = (str, int, float, bool, type(None), Decimal)
+#: Types whose values cannot change in place (what record state holds besides dicts and lists).
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), Decimal})
 
 
 def _copy(value: Any) -> Any:
     """A deep copy of record state (plain dicts, lists and scalars; anything else via deepcopy)."""
-    if isinstance(value, _IMMUTABLE):
+    kind = type(value)
+    if kind in _IMMUTABLE:
         return value
-    if type(value) is dict:
-        if all(isinstance(v, _IMMUTABLE) for v in value.values()):
+    if kind is dict:
+        if _IMMUTABLE.issuperset(map(type, value.values())):
             return value.copy()
         return {k: _copy(v) for k, v in value.items()}
-    if type(value) is list:
+    if kind is list:
         return [_copy(v) for v in value]
     return copy.deepcopy(value)
 
