@@ -16,11 +16,11 @@ from eventsourcing.persistence import IntegrityError
 from ledger.domain.commands import CaseCommand, Command, loads_line, parse_command
 from ledger.domain.errors import LedgerError
 from ledger.domain.record import CCGPremiumRecord, stream_id
-from ledger.service.core import LedgerCore
 from ledger.service.receipts import ImportReport, default_actor
+from ledger.service.snapshotting import SnapshotsInHand
 
 
-class Imports(LedgerCore):
+class Imports(SnapshotsInHand):
     """``import_lines``: the contract's way in (docs/contract: import lines in)."""
 
     def import_lines(
@@ -90,6 +90,7 @@ class Imports(LedgerCore):
         if len(records) > 10_000:
             records.clear()
         touched: set[UUID] = set()  # a record opened only by rejected lines is not saved
+        snapshots: dict[Any, Any] = {}  # records as they passed a snapshot version
         accepted = 0
         errors: list[dict[str, Any]] = []
         for number, command in batch:
@@ -102,10 +103,12 @@ class Imports(LedgerCore):
                 command.apply_to(record, who, command.reason)
                 accepted += 1
                 touched.add(oid)
+                self.prepare_snapshot(record, snapshots)
             except LedgerError as e:
                 errors.append({"line": number, **e.to_dict()})
         try:
-            self.save(*(records[oid] for oid in touched))
+            with self.prepared_snapshots(snapshots):
+                self.save(*(records[oid] for oid in touched))
         except IntegrityError:
             # Another writer got in first: replay this batch one line at a time
             # on fresh state, so nothing valid is dropped.

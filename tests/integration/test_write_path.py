@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -52,9 +53,7 @@ def write_sample(ledger: QPLedger) -> None:
     for i in range(9):
         ledger.execute(submit(["06F", "00C", "02N"][i % 3], 100 + i), actor="t")
     ledger.execute(submit("06F", 1), actor="t", idempotency_key="k-1")
-    ledger.import_lines(
-        [__import__("json").dumps(submit(c, 200 + n)) for n, c in enumerate(["00C", "06F"] * 4)]
-    )
+    ledger.import_lines([json.dumps(submit(c, 200 + n)) for n, c in enumerate(["00C", "06F"] * 4)])
 
 
 def log_rows(ledger: QPLedger) -> dict[str, list[tuple[Any, ...]]]:
@@ -181,3 +180,45 @@ def test_a_keyed_retry_through_a_stale_hold_returns_the_first_receipt(database_u
     finally:
         a.close()
         b.close()
+
+
+def test_snapshots_taken_in_hand_are_the_state_the_log_replays_to(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record snapshotted as saved holds exactly what replaying its events gives."""
+    from eventsourcing.application import Application, project_aggregate
+
+    from ledger.demo.year import demo_commands
+
+    ledger = QPLedger(database_url)
+    try:
+        read_back: list[int] = []
+        library = Application.take_snapshot
+
+        def spy(self: Any, aggregate_id: Any, version: Any = None, *args: Any) -> None:
+            read_back.append(version)
+            library(self, aggregate_id, version, *args)
+
+        monkeypatch.setattr(Application, "take_snapshot", spy)
+        commands = demo_commands(seed=2013, limit=4)  # several snapshots a batch
+        report = ledger.import_lines(json.dumps(c) for c in commands)
+        assert report.rejected == 0
+        for i in range(60):  # one event a save: snapshots at 100 (and 50 for 02N) in hand
+            ledger.execute(submit("06F", i), actor="t")
+            ledger.execute(submit("02N", i), actor="t")
+        assert read_back == []
+        checked = 0
+        for ccg in {c["ccg"] for c in commands} | {"02N"}:
+            oid = stream_id(ccg, SCHEME)
+            for snapshot in ledger.snapshots.get(oid):  # type: ignore[union-attr]
+                replayed = project_aggregate(
+                    None, ledger.events.get(oid, lte=snapshot.originator_version)
+                )
+                from_snapshot = snapshot.mutate(None)
+                state = {k: v for k, v in vars(replayed).items() if k != "_pending_events"}
+                held = {k: v for k, v in vars(from_snapshot).items() if k != "_pending_events"}
+                assert held == state
+                checked += 1
+        assert checked >= 4
+    finally:
+        ledger.close()
