@@ -266,3 +266,18 @@ def test_a_text_field_names_the_type_it_got(value: Any, kind: str) -> None:
     refused(
         cmd("population_recorded", source=value), "source", f"source: must be a string, got {kind}"
     )
+
+
+@pytest.mark.parametrize(
+    ("digits", "shown"),
+    [
+        (40, "1" + "0" * 39),  # 40 characters: shown whole
+        (41, "1" + "0" * 19 + "…(41 characters)"),
+    ],
+)
+def test_a_refused_number_is_shown_whole_up_to_40_characters(digits: int, shown: str) -> None:
+    refused(
+        cmd("measure_submitted", value=D("1" + "0" * (digits - 1))),
+        "value",
+        f"value: {shown} is too large: the ledger keeps numbers below 10^13",
+    )
