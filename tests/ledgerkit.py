@@ -6,6 +6,7 @@ Importable from any test directory because tests/conftest.py lives beside it
 
 from __future__ import annotations
 
+from decimal import Decimal
 from itertools import count
 from typing import Any
 
@@ -36,6 +37,54 @@ LOCAL_MEASURES = [
         "direction": "higher",
     },
 ]
+
+
+class AppealYear:
+    """NHS Bedfordshire's (06F) 2013/14 as both appeal stories tell it: through the
+    ledger (tests/e2e/test_appeal_story.py) and over HTTP (tests/api/
+    test_api_determinations.py). Their expected pence are worked out from these."""
+
+    POPULATION = 449_953
+    #: (slot, name, criterion, direction) of each local measure the CCG selects.
+    LOCALS = [
+        ("local-1", "Dementia diagnosis", "dementia-rate", "higher"),
+        ("local-2", "COPD admissions", "copd-admissions", "lower"),
+        ("local-3", "Stroke care", "stroke-tia", "higher"),
+    ]
+    #: (measure, criterion) -> (baseline, target) agreed with the area team.
+    THRESHOLDS = {
+        ("pyll", "pyll-rate"): (2100, 2000),
+        ("avoidable-emergency-admissions", "admissions-rate"): (1200, 1150),
+        ("friends-and-family", "experience-score"): (70, 72),
+        ("hcai", "cdiff-cases"): (40, 35),
+        ("local-1", "dementia-rate"): (Decimal("0.45"), Decimal("0.5")),
+        ("local-2", "copd-admissions"): (300, 280),
+        ("local-3", "stroke-tia"): (Decimal("0.6"), Decimal("0.65")),
+    }
+    #: (measure, criterion) -> the year's value the CCG submits.
+    VALUES = {
+        ("pyll", "pyll-rate"): 1990,
+        ("avoidable-emergency-admissions", "admissions-rate"): 1160,
+        ("friends-and-family", "rollout"): 1,
+        ("friends-and-family", "experience-score"): 74,
+        ("hcai", "mrsa-cases"): 0,
+        ("hcai", "cdiff-cases"): 30,
+        ("local-1", "dementia-rate"): Decimal("0.52"),
+        ("local-2", "copd-admissions"): 275,
+        ("local-3", "stroke-tia"): Decimal("0.7"),
+    }
+    #: standard -> the year's result the Board submits.
+    STANDARDS = {
+        "rtt-18-weeks": Decimal("0.93"),
+        "ae-4-hours": Decimal("0.94"),  # below 0.95: 25% off
+        "cancer-2-week-wait": Decimal("0.95"),
+        "ambulance-cat-a-8-min": Decimal("0.8"),
+    }
+    #: The quality failure the Board flags, which closes the quality gate (and is appealed).
+    FLAG = {
+        "flag_id": "QF-2013-07",
+        "description": "Serious incident at the main acute provider",
+    }
 
 
 def population(ccg: str, value: int) -> dict[str, Any]:
