@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 from apikit import CCG, OTHER_CCG, RECORD, SCHEME, body
+from ledgerkit import AppealYear
 
 from ledger.domain.determinations import DAY_US
 from ledger.engine.decide import round_half_up
 from ledger.service.application import QPLedger
 
-POPULATION = 449_953
+POPULATION = AppealYear.POPULATION
 MAXIMUM = 500 * POPULATION
 OTHER_RECORD = f"/ccgs/{OTHER_CCG}/schemes/{SCHEME}"
 PDF = {"name": "rca.pdf", "sha256": "ab" * 32, "size": 1024, "media_type": "application/pdf"}
@@ -50,23 +51,11 @@ def a_year_over_http(client: Any, headers: Any) -> None:
         f"{RECORD}/population",
         {"population": POPULATION, "source": "ONS"},
     )
-    locals_ = [
-        ("local-1", "Dementia diagnosis", "dementia-rate", "higher"),
-        ("local-2", "COPD admissions", "copd-admissions", "lower"),
-        ("local-3", "Stroke care", "stroke-tia", "higher"),
+    measures = [
+        {"slot": s, "name": n, "criterion": c, "direction": d} for s, n, c, d in AppealYear.LOCALS
     ]
-    measures = [{"slot": s, "name": n, "criterion": c, "direction": d} for s, n, c, d in locals_]
     created(post(client, headers, "ccg", f"{RECORD}/local-measures", {"measures": measures}))
-    agreed = {
-        ("pyll", "pyll-rate"): (2100, 2000),
-        ("avoidable-emergency-admissions", "admissions-rate"): (1200, 1150),
-        ("friends-and-family", "experience-score"): (70, 72),
-        ("hcai", "cdiff-cases"): (40, 35),
-        ("local-1", "dementia-rate"): (Decimal("0.45"), Decimal("0.5")),
-        ("local-2", "copd-admissions"): (300, 280),
-        ("local-3", "stroke-tia"): (Decimal("0.6"), Decimal("0.65")),
-    }
-    for (measure, criterion), (baseline, target) in agreed.items():
+    for (measure, criterion), (baseline, target) in AppealYear.THRESHOLDS.items():
         threshold = {"measure": measure, "criterion": criterion, "baseline": baseline}
         created(
             post(
@@ -77,33 +66,15 @@ def a_year_over_http(client: Any, headers: Any) -> None:
                 {**threshold, "target": target},
             )
         )
-    values = {
-        ("pyll", "pyll-rate"): 1990,
-        ("avoidable-emergency-admissions", "admissions-rate"): 1160,
-        ("friends-and-family", "rollout"): 1,
-        ("friends-and-family", "experience-score"): 74,
-        ("hcai", "mrsa-cases"): 0,
-        ("hcai", "cdiff-cases"): 30,
-        ("local-1", "dementia-rate"): Decimal("0.52"),
-        ("local-2", "copd-admissions"): 275,
-        ("local-3", "stroke-tia"): Decimal("0.7"),
-    }
-    for (measure, criterion), value in values.items():
+    for (measure, criterion), value in AppealYear.VALUES.items():
         submitted = {"measure": measure, "criterion": criterion, "period": "2013-14"}
         created(
             post(client, headers, "ccg", f"{RECORD}/measure-values", {**submitted, "value": value})
         )
-    standards = {
-        "rtt-18-weeks": Decimal("0.93"),
-        "ae-4-hours": Decimal("0.94"),  # below 0.95: 25% off
-        "cancer-2-week-wait": Decimal("0.95"),
-        "ambulance-cat-a-8-min": Decimal("0.8"),
-    }
-    for standard, value in standards.items():
+    for standard, value in AppealYear.STANDARDS.items():
         result = {"standard": standard, "period": "2013-14", "value": value}
         created(post(client, headers, "board", f"{RECORD}/constitution-results", result))
-    flag = {"flag_id": "QF-2013-07", "description": "Serious incident at the main acute provider"}
-    created(post(client, headers, "board", f"{RECORD}/quality-failures", flag))
+    created(post(client, headers, "board", f"{RECORD}/quality-failures", AppealYear.FLAG))
     declared = {"outturn": "balanced", "amount_pence": 0}
     created(post(client, headers, "ccg", f"{RECORD}/financial-position", declared))
 

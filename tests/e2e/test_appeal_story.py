@@ -11,11 +11,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from ledgerkit import AppealYear
+
 from ledger.engine.decide import round_half_up
 from ledger.service.application import QPLedger
 
 S = "qp-2013-14"
-POPULATION = 449_953
+POPULATION = AppealYear.POPULATION
 MAXIMUM = 500 * POPULATION  # 224,976,500 pence
 
 
@@ -25,41 +27,11 @@ def cmd(ledger: QPLedger, actor: str, **fields: Any) -> int:
 
 def a_year(ledger: QPLedger) -> None:
     cmd(ledger, "board", type="population_recorded", population=POPULATION, source="ONS")
-    cmd(
-        ledger,
-        "ccg:06F",
-        type="local_measures_selected",
-        measures=[
-            {
-                "slot": "local-1",
-                "name": "Dementia diagnosis",
-                "criterion": "dementia-rate",
-                "direction": "higher",
-            },
-            {
-                "slot": "local-2",
-                "name": "COPD admissions",
-                "criterion": "copd-admissions",
-                "direction": "lower",
-            },
-            {
-                "slot": "local-3",
-                "name": "Stroke care",
-                "criterion": "stroke-tia",
-                "direction": "higher",
-            },
-        ],
-    )
-    agreed = {
-        ("pyll", "pyll-rate"): (2100, 2000),
-        ("avoidable-emergency-admissions", "admissions-rate"): (1200, 1150),
-        ("friends-and-family", "experience-score"): (70, 72),
-        ("hcai", "cdiff-cases"): (40, 35),
-        ("local-1", "dementia-rate"): (0.45, 0.5),
-        ("local-2", "copd-admissions"): (300, 280),
-        ("local-3", "stroke-tia"): (0.6, 0.65),
-    }
-    for (measure, criterion), (baseline, target) in agreed.items():
+    measures = [
+        {"slot": s, "name": n, "criterion": c, "direction": d} for s, n, c, d in AppealYear.LOCALS
+    ]
+    cmd(ledger, "ccg:06F", type="local_measures_selected", measures=measures)
+    for (measure, criterion), (baseline, target) in AppealYear.THRESHOLDS.items():
         cmd(
             ledger,
             "area-team:E39000015",
@@ -69,18 +41,7 @@ def a_year(ledger: QPLedger) -> None:
             baseline=baseline,
             target=target,
         )
-    values = {
-        ("pyll", "pyll-rate"): 1990,
-        ("avoidable-emergency-admissions", "admissions-rate"): 1160,
-        ("friends-and-family", "rollout"): 1,
-        ("friends-and-family", "experience-score"): 74,
-        ("hcai", "mrsa-cases"): 0,
-        ("hcai", "cdiff-cases"): 30,
-        ("local-1", "dementia-rate"): 0.52,
-        ("local-2", "copd-admissions"): 275,
-        ("local-3", "stroke-tia"): 0.7,
-    }
-    for (measure, criterion), value in values.items():
+    for (measure, criterion), value in AppealYear.VALUES.items():
         cmd(
             ledger,
             "ccg:06F",
@@ -90,12 +51,7 @@ def a_year(ledger: QPLedger) -> None:
             period="2013-14",
             value=value,
         )
-    for standard, value in {
-        "rtt-18-weeks": 0.93,
-        "ae-4-hours": 0.94,
-        "cancer-2-week-wait": 0.95,
-        "ambulance-cat-a-8-min": 0.8,
-    }.items():
+    for standard, value in AppealYear.STANDARDS.items():
         cmd(
             ledger,
             "board",
@@ -104,13 +60,7 @@ def a_year(ledger: QPLedger) -> None:
             period="2013-14",
             value=value,
         )
-    cmd(
-        ledger,
-        "board",
-        type="quality_failure_flagged",
-        flag_id="QF-2013-07",
-        description="Serious incident at the main acute provider",
-    )
+    cmd(ledger, "board", type="quality_failure_flagged", **AppealYear.FLAG)
     cmd(ledger, "ccg:06F", type="financial_position_declared", outturn="balanced", amount_pence=0)
 
 
