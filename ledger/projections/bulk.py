@@ -75,8 +75,14 @@ def fold_log(
     ledger: QPLedger,
     upto: int,
     progress: Callable[[int], None] | None = None,
+    *,
+    timeline: bool = True,
 ) -> FoldedLog:
-    """Fold the record events at positions 1..``upto`` and decide where a read model needs it."""
+    """Fold the record events at positions 1..``upto`` and decide where a read model needs it.
+
+    ``timeline=False`` (no read model being built shows every decision): the
+    engine runs once per CCG, at the end, and ``timeline`` stays empty.
+    """
     folder = DecisionFolder(ledger)
     mapper = ledger.mapper
     streams: dict[UUID, _Stream] = {}
@@ -91,7 +97,7 @@ def fold_log(
         stream.events += 1
         version = int(record.version)
         stream.last = (version, position)
-        if stream.snapshot is None or not stream.snapshot.unchanged(record):
+        if timeline and (stream.snapshot is None or not stream.snapshot.unchanged(record)):
             document = _decide(folder, record, position, stream)
             out.decisions_computed += 1
             if changed(document, stream.before):

@@ -121,7 +121,8 @@ def _load(
     head = log_head(ledger)
     if not head:
         return
-    folded = fold_log(ledger, head, progress)
+    timeline = any(p.projection.every_decision for p in projectors)
+    folded = fold_log(ledger, head, progress, timeline=timeline)
     if not folded.events:
         return
     last = Tracking(ledger.name, folded.position)

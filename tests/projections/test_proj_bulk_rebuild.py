@@ -63,6 +63,15 @@ def test_rebuild_equals_the_incremental_projectors_row_for_row(harness: Harness)
         assert rebuilt[key] == incremental[key], key
     assert harness.check().clean
 
+    # The group totals alone need no timeline: one decision per CCG.
+    rebuild(harness.ledger, harness.db, ["summaries", "attainment"])
+    totals_only = stored(harness)
+    for key in incremental:
+        assert totals_only[key] == incremental[key], key
+    folded = fold_log(harness.ledger, log_head(harness.ledger), timeline=False)
+    assert folded.decisions_computed == len(folded.latest)
+    assert not folded.timeline
+
 
 def test_the_engine_reads_the_same_through_traced_facts(sqlite_url: str) -> None:
     """Traced facts give the engine's own document; an event that leaves the entries it
