@@ -38,6 +38,26 @@ def cmd(kind: str, ccg: str, **fields: Any) -> dict[str, Any]:
     return {"type": kind, "ccg": ccg, "scheme": SCHEME, **fields}
 
 
+#: The case as the Board reports it: an MRSA bacteraemia at the trust, against Luton.
+REPORTED = cmd(
+    "hcai_case_reported",
+    LUTON,
+    case_id=CASE,
+    organism="mrsa",
+    specimen_date="2013-11-05",
+    trust=TRUST,
+)
+#: The post-infection review's first assignment: to Luton, the patient's CCG.
+ASSIGNED_TO_LUTON = cmd(
+    "hcai_case_assigned",
+    LUTON,
+    case_id=CASE,
+    assigned_to=f"ccg:{LUTON}",
+    assigned_by="PIR lead, NHS Luton CCG",
+    pir_reference="PIR/RC9/2013/14",
+)
+
+
 def payable_all(ledger: QPLedger, **point: Any) -> dict[str, int]:
     return {c: ledger.decision(c, SCHEME, **point).payable_pence for c in POPULATIONS}
 
@@ -80,30 +100,12 @@ def test_a_case_assigned_then_reassigned_after_challenge(ledger: QPLedger) -> No
     clean = payable_all(ledger)
     assert clean == HCAI_SHARE
 
-    reported = ledger.execute(
-        cmd(
-            "hcai_case_reported",
-            LUTON,
-            case_id=CASE,
-            organism="mrsa",
-            specimen_date="2013-11-05",
-            trust=TRUST,
-        ),
-        actor="board:hcai-surveillance",
-    )
+    reported = ledger.execute(REPORTED, actor="board:hcai-surveillance")
     # Reported but not yet reviewed: assigned to nobody, so it costs nobody anything.
     assert payable_all(ledger) == HCAI_SHARE
 
     assigned = ledger.execute(
-        cmd(
-            "hcai_case_assigned",
-            LUTON,
-            case_id=CASE,
-            assigned_to=f"ccg:{LUTON}",
-            assigned_by="PIR lead, NHS Luton CCG",
-            pir_reference="PIR/RC9/2013/14",
-            reason="community-onset; patient discharged 10 days earlier",
-        ),
+        {**ASSIGNED_TO_LUTON, "reason": "community-onset; patient discharged 10 days earlier"},
         actor="area-team:E39000015",
     )
     after_assignment = {**HCAI_SHARE, LUTON: 0}
@@ -194,26 +196,8 @@ def test_a_case_assigned_then_reassigned_after_challenge(ledger: QPLedger) -> No
 def test_luton_appeals_naming_the_case_as_the_disputed_item(ledger: QPLedger) -> None:
     """Issue 14: the case's id is the disputed item of the appeal against the lost share."""
     ledger.execute(cmd("population_recorded", LUTON, population=POPULATIONS[LUTON], source="ONS"))
-    ledger.execute(
-        cmd(
-            "hcai_case_reported",
-            LUTON,
-            case_id=CASE,
-            organism="mrsa",
-            specimen_date="2013-11-05",
-            trust=TRUST,
-        )
-    )
-    ledger.execute(
-        cmd(
-            "hcai_case_assigned",
-            LUTON,
-            case_id=CASE,
-            assigned_to=f"ccg:{LUTON}",
-            assigned_by="PIR lead, NHS Luton CCG",
-            pir_reference="PIR/RC9/2013/14",
-        )
-    )
+    ledger.execute(REPORTED)
+    ledger.execute(ASSIGNED_TO_LUTON)
     desk = ledger.determinations
     issued = desk.issue(LUTON, SCHEME, actor="board#year-end", reason="year end")
     head = ledger.max_position()

@@ -74,10 +74,11 @@ def test_starting_in_another_directory_makes_a_new_key_and_says_where(tmp_path: 
     assert (first_dir / "qp-ledger-signing.key").read_bytes() != new_key.read_bytes()
 
 
-def test_the_server_logs_an_exposed_key_and_still_serves_the_log(
-    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    key = tmp_path / "signing.key"
+def _get_log_key(
+    database_url: str, key: Path, caplog: pytest.LogCaptureFixture
+) -> tuple[int, str, list[logging.LogRecord]]:
+    """Start the server on ``key`` and GET /log/key as an auditor: the status, the
+    body, and what was logged by then (warnings and above while serving)."""
     app: Flask = create_app(
         {
             "QP_LEDGER_DATABASE_URL": database_url,
@@ -91,33 +92,24 @@ def test_the_server_logs_an_exposed_key_and_still_serves_the_log(
         )
         headers = {"Authorization": f"Bearer {token}"}
         with caplog.at_level(logging.WARNING):
-            assert app.test_client().get("/log/key", headers=headers).status_code == 200
-        assert any(
-            f"created a new checkpoint signing key in {key}" in r.getMessage()
-            for r in caplog.records
-        )
+            response = app.test_client().get("/log/key", headers=headers)
+        return response.status_code, response.get_data(as_text=True), list(caplog.records)
     finally:
         app.extensions["qp_ledger"].close()
 
+
+def test_the_server_logs_an_exposed_key_and_still_serves_the_log(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = tmp_path / "signing.key"
+    status, _, records = _get_log_key(database_url, key, caplog)
+    assert status == 200
+    assert any(f"created a new checkpoint signing key in {key}" in r.getMessage() for r in records)
+
     key.chmod(0o640)
     caplog.clear()
-    again: Flask = create_app(
-        {
-            "QP_LEDGER_DATABASE_URL": database_url,
-            "TESTING": True,
-            "QP_LEDGER_SIGNING_KEY_FILE": str(key),
-        }
-    )
-    try:
-        _, token = TokenStore(engine=again.extensions["qp_ledger"].store.datastore.engine).create(
-            "auditor", None
-        )
-        headers = {"Authorization": f"Bearer {token}"}
-        with caplog.at_level(logging.WARNING):
-            response = again.test_client().get("/log/key", headers=headers)
-        assert response.status_code == 200
-        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert any(f"{key.resolve()} has mode 0640" in w for w in warnings), warnings
-        assert str(key) not in response.get_data(as_text=True)  # paths stay in the log
-    finally:
-        again.extensions["qp_ledger"].close()
+    status, text, records = _get_log_key(database_url, key, caplog)
+    assert status == 200
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert any(f"{key.resolve()} has mode 0640" in w for w in warnings), warnings
+    assert str(key) not in text  # paths stay in the log
