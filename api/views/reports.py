@@ -46,9 +46,10 @@ ACTION = "read-reports"
 #: Seconds a request with ``min_position`` waits for the read models (config key).
 WAIT_SETTING = "QP_LEDGER_REPORTS_WAIT_SECONDS"
 DEFAULT_WAIT_SECONDS = 2.0
-#: Where the app keeps served report pages (``current_app.extensions``), and how many.
+#: Where the app keeps served report pages (``current_app.extensions``), and how many
+#: bytes of them at most (a page of 1,000 decision rows is ~650 KB: such a page is kept too).
 BODIES = "qp_report_bodies"
-REPORT_BODIES = 1024
+REPORT_BYTES = 32 * 1024 * 1024
 _lock = threading.Lock()
 T = TypeVar("T")
 
@@ -198,7 +199,9 @@ def _bodies() -> Memo[Served]:
     found: Memo[Served] | None = current_app.extensions.get(BODIES)
     if found is None:
         with _lock:
-            found = current_app.extensions.setdefault(BODIES, Memo(REPORT_BODIES))
+            found = current_app.extensions.setdefault(
+                BODIES, Memo(REPORT_BYTES, lambda served: len(served.body))
+            )
     return found
 
 

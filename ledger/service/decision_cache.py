@@ -17,8 +17,9 @@ the moment out for the same reason). :class:`DecisionCache` therefore keeps
 * ``versions``, ``times``, ``log_heads``, ``instants``: the per-position
   lookups (stream version at P, recorded time at P, Merkle head at P, the
   position of an instant already in the past);
-* ``bodies``: a slot for the serialised forms an adapter builds from these
-  values (the HTTP API keeps the exact bytes and ETag of a document there);
+* ``bodies``: the serialised forms an adapter builds from these values (the
+  HTTP API keeps the exact bytes and ETag of a document there), bounded by
+  their size;
 * the highest head and its recorded time seen so far, so that a position or
   an instant at or below them needs no query to be known valid.
 
@@ -30,6 +31,7 @@ values. A cache belongs to one application instance (one database).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 from collections.abc import Callable, Hashable
@@ -39,17 +41,24 @@ from cachetools import LRUCache
 
 V = TypeVar("V")
 
-#: Documents, one per CCG record version read (211 CCGs a scheme, a few versions each).
-DOCUMENTS = 4096
-#: Per-position lookups and serialised bodies.
+#: Documents, one per CCG record version read (211 CCGs a scheme, a few versions
+#: each); about 25 KB each in memory, so about 25 MB a worker process at most.
+DOCUMENTS = 1024
+#: Per-position lookups (small tuples).
 LOOKUPS = 16384
+#: Serialised bodies, bounded by their bytes (each worker process keeps its own).
+BODY_BYTES = 16 * 1024 * 1024
 
 
 class Memo(Generic[V]):
-    """A bounded, thread-safe map from immutable keys to values computed once."""
+    """A bounded, thread-safe map from immutable keys to values computed once.
 
-    def __init__(self, maxsize: int) -> None:
-        self._cache: LRUCache[Hashable, V] = LRUCache(maxsize=maxsize)
+    Bounded by count, or by ``getsizeof`` (e.g. bytes) when given; a value
+    larger than the whole bound is served but not kept.
+    """
+
+    def __init__(self, maxsize: int, getsizeof: Callable[[V], int] | None = None) -> None:
+        self._cache: LRUCache[Hashable, V] = LRUCache(maxsize=maxsize, getsizeof=getsizeof)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -72,14 +81,15 @@ class Memo(Generic[V]):
             return value
 
     def put(self, key: Hashable, value: V) -> V:
-        with self._lock:
+        with self._lock, contextlib.suppress(ValueError):  # ValueError: too large to keep
             self._cache[key] = value
         return value
 
-    def get_or(self, key: Hashable, compute: Callable[[], V]) -> V:
-        """The kept value, or ``compute()`` kept (outside the lock: it may query)."""
-        found = self.get(key)
-        return found if found is not None else self.put(key, compute())
+    @property
+    def currsize(self) -> int:
+        """What the kept values weigh (their count without ``getsizeof``)."""
+        with self._lock:
+            return int(self._cache.currsize)
 
     def clear(self) -> None:
         with self._lock:
@@ -89,13 +99,15 @@ class Memo(Generic[V]):
 class DecisionCache:
     """The values of one ledger's log positions that replays keep recomputing."""
 
-    def __init__(self, documents: int = DOCUMENTS, lookups: int = LOOKUPS) -> None:
+    def __init__(
+        self, documents: int = DOCUMENTS, lookups: int = LOOKUPS, body_bytes: int = BODY_BYTES
+    ) -> None:
         self.documents: Memo[dict[str, Any]] = Memo(documents)
         self.versions: Memo[tuple[int]] = Memo(lookups)  # boxed: 0 is a value, not a miss
         self.times: Memo[tuple[int | None]] = Memo(lookups)
         self.log_heads: Memo[dict[str, Any]] = Memo(lookups)
         self.instants: Memo[tuple[int]] = Memo(lookups)
-        self.bodies: Memo[Any] = Memo(lookups)
+        self.bodies: Memo[tuple[bytes, str]] = Memo(body_bytes, lambda tagged: len(tagged[0]))
         self._head = (0, 0)  # (position, its recorded time in µs), only ever raised
         self._head_lock = threading.Lock()
 

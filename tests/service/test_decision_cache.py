@@ -190,3 +190,13 @@ def test_memo_keeps_falsy_values_boxed_and_evicts_least_recently_used() -> None:
     memo.put("c", (2,))
     assert (memo.get("b"), memo.get("a"), memo.get("c")) == (None, (0,), (2,))
     assert len(memo) == 2 and memo.maxsize == 2
+
+
+def test_memo_bounded_by_bytes_serves_but_does_not_keep_what_is_too_large() -> None:
+    memo: Memo[bytes] = Memo(10, len)
+    for i in range(20):
+        memo.put(i, b"abcd")
+        assert memo.currsize <= 10
+    assert len(memo) == 2  # 2 x 4 bytes fit in 10
+    assert memo.put("big", b"x" * 11) == b"x" * 11
+    assert memo.get("big") is None
