@@ -267,20 +267,20 @@ def test_every_view_declares_who_may_call_it(api_app) -> None:
             assert hasattr(handler, "_qp_action"), f"{rule.rule} {method} has no @allow"
 
 
+OTHER_RECORD = f"/ccgs/00C/schemes/{SCHEME}"
+VALUE = BODIES["measure-values"]
+
+
+def post_as(client: Any, headers: Any, who: str, path: str, body: dict[str, Any]) -> Any:
+    return client.post(path, json=body, headers=headers(who))
+
+
 def test_a_ccg_cannot_write_for_another_ccg(client, headers, ledger) -> None:
-    r = client.post(
-        f"/ccgs/00C/schemes/{SCHEME}/measure-values",
-        json=BODIES["measure-values"],
-        headers=headers("ccg"),
-    )
+    r = post_as(client, headers, "ccg", f"{OTHER_RECORD}/measure-values", VALUE)
     assert r.status_code == 403
     assert "not for CCG 00C" in r.json["detail"]
     # nor by naming the other CCG in the body of its own path
-    r = client.post(
-        f"{RECORD}/measure-values",
-        json={**BODIES["measure-values"], "ccg": "00C"},
-        headers=headers("ccg"),
-    )
+    r = post_as(client, headers, "ccg", f"{RECORD}/measure-values", {**VALUE, "ccg": "00C"})
     assert r.status_code == 422
     assert r.json["errors"] == [
         {"field": "ccg", "message": "'00C' does not match the path", "allowed": [CCG]}
@@ -289,34 +289,24 @@ def test_a_ccg_cannot_write_for_another_ccg(client, headers, ledger) -> None:
 
 
 def test_an_area_team_cannot_agree_a_threshold_outside_its_area(client, headers, ledger) -> None:
-    r = client.post(
-        f"/ccgs/00C/schemes/{SCHEME}/thresholds",
-        json=BODIES["thresholds"],
-        headers=headers("area-team"),
-    )
+    r = post_as(client, headers, "area-team", f"{OTHER_RECORD}/thresholds", BODIES["thresholds"])
     assert r.status_code == 403
     assert ledger.max_position() == 0
-    r = client.post(
-        f"/ccgs/00C/schemes/{SCHEME}/thresholds",
-        json=BODIES["thresholds"],
-        headers=headers("area-team-other"),
+    r = post_as(
+        client, headers, "area-team-other", f"{OTHER_RECORD}/thresholds", BODIES["thresholds"]
     )
     assert r.status_code == 201
     assert r.json["ccg"] == "00C"
 
 
 def test_the_stored_actor_comes_from_the_token(client, headers, ledger, api_app) -> None:
-    r = client.post(
-        f"{RECORD}/measure-values", json=BODIES["measure-values"], headers=headers("ccg")
-    )
+    r = post_as(client, headers, "ccg", f"{RECORD}/measure-values", VALUE)
     assert r.status_code == 201
     (token,) = [t for t in api_app.extensions["qp_tokens"].list() if t.role == "ccg"]
     event = ledger.history(CCG, SCHEME)[-1]
     assert event["actor"] == f"ccg:{CCG}#{token.id}"
-    refused = client.post(
-        f"{RECORD}/measure-values",
-        json={**BODIES["measure-values"], "actor": "board"},
-        headers=headers("ccg"),
+    refused = post_as(
+        client, headers, "ccg", f"{RECORD}/measure-values", {**VALUE, "actor": "board"}
     )
     assert refused.status_code == 422
     assert refused.json["errors"][0]["field"] == "actor"
