@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,11 +171,5 @@ class TokenStore:
 
     @staticmethod
     def _token(row: Any) -> Token:
-        return Token(
-            id=row["id"],
-            role=row["role"],
-            org=row["org"],
-            label=row["label"],
-            created_at=row["created_at"],
-            revoked_at=row["revoked_at"],
-        )
+        """The row as ``create`` wrote it from the token's fields (all but the hash)."""
+        return Token(**{field.name: row[field.name] for field in fields(Token)})
