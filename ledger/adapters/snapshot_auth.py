@@ -96,7 +96,7 @@ class SnapshotKey:
         except (OSError, ValueError) as e:
             log.error("cannot create snapshot key file %s (%s): snapshots are not written", path, e)
             return None
-        log.warning("created snapshot authentication key %s (mode 0600)", path.resolve())
+        log.info("created snapshot authentication key %s (mode 0600)", path.resolve())
         return key
 
 
