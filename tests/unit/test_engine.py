@@ -147,20 +147,20 @@ class FactsBuilder:
         return [(c.id, c.direction, c.fixed_target) for c in measure.criteria]
 
     def meet(self, *measure_ids: str) -> None:
-        for measure_id in measure_ids:
-            for criterion, _direction, fixed in self.criteria(measure_id):
-                target = fixed if fixed is not None else D(10)
-                if fixed is None:
-                    self.threshold(measure_id, criterion, target)
-                self.value(measure_id, criterion, target)  # on the boundary: still met
+        self._values(measure_ids, met=True)
 
     def miss(self, *measure_ids: str) -> None:
+        self._values(measure_ids, met=False)
+
+    def _values(self, measure_ids: tuple[str, ...], *, met: bool) -> None:
+        """Every criterion's value on its target (the boundary: still met) or one past it."""
         for measure_id in measure_ids:
             for criterion, direction, fixed in self.criteria(measure_id):
                 target = fixed if fixed is not None else D(10)
                 if fixed is None:
                     self.threshold(measure_id, criterion, target)
-                self.value(measure_id, criterion, target + (1 if direction == "lower" else -1))
+                missed = target + (1 if direction == "lower" else -1)
+                self.value(measure_id, criterion, target if met else missed)
 
     def meet_standards(self, *standard_ids: str) -> None:
         for standard_id in standard_ids:
