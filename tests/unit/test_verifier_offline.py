@@ -387,7 +387,7 @@ def test_the_help_names_every_command_and_option(
     assert code == 0
     assert text.startswith("usage: python -m ledger.integrity.verifier ")
     for line in (
-        "Verify QP Ledger checkpoints and proofs from files (exit 0 = verified).",
+        "\n\nVerify QP Ledger checkpoints and proofs from files (exit 0 = verified).\n\n",
         "leaf                decode a leaf file and print its hash",
         "checkpoint          verify a checkpoint's signature",
         "inclusion           verify an event's inclusion under a checkpoint",
@@ -483,3 +483,26 @@ def test_witness_cosignatures_are_checked_when_asked_for(
     # Without --witness-key or --require-cosignatures, cosignatures are not looked at.
     assert verify("checkpoint") == 0
     assert "cosigned" not in capsys.readouterr().out
+
+
+def test_the_older_checkpoint_is_held_to_the_origin_given(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = "qp-ledger.test/other-log"
+    Path("new.txt").write_text(sign_checkpoint(other, 7, TREE.root(), SIGNER))
+    refused(
+        capsys,
+        verify("consistency", "--origin", other),
+        f"checkpoint is for log {ORIGIN!r}, not {other!r}",
+    )
+    Path("old.txt").write_text(sign_checkpoint(other, 4, TREE.root(4), SIGNER))
+    assert verify("consistency", "--origin", other) == 0
+
+
+def test_a_text_payload_is_shown_up_to_200_characters(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = "".join(chr(ord("a") + n % 26) for n in range(300)).encode()
+    Path("long.leaf").write_bytes(encode_leaf(1, "s", 1, "t", 1, b"", payload))
+    assert main(["leaf", "long.leaf"]) == 0
+    assert f"\npayload: 300 bytes: {payload[:200].decode()}\n" in capsys.readouterr().out
