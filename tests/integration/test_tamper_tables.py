@@ -38,6 +38,7 @@ from ledgerkit import SCHEME, population
 from sqlalchemy import Engine, Table, create_engine, select, text
 
 from ledger.cli.main import main
+from ledger.integrity.snapshot_mac import snapshot_mac
 from ledger.service.application import QPLedger
 
 LONG, SHORT = "00T", "06F"
@@ -450,3 +451,44 @@ def test_tamper_is_named_by_verify_and_never_served(base: Base, kind: str) -> No
         assert named, problems
     if kind not in SERVED_DIFFERENTLY:
         assert outcome != "different", served
+
+
+def test_reproduce_reads_the_events_not_a_snapshot(database_url: str, tmp_path: Path) -> None:
+    """Even a snapshot forged *with* the key (so it is served) does not fool ``reproduce``.
+
+    The decision issued from the forged snapshot embeds its population; the
+    reproduction folds the events alone and answers "different".
+    """
+    os.environ["QP_LEDGER_SNAPSHOT_KEY_FILE"] = str(tmp_path / "snapshot.key")
+    try:
+        ledger = QPLedger(database_url)
+        try:
+            for n in range(1, 50):  # versions 1..50: the snapshot at 50 is the record now
+                ledger.execute(population(LONG, 100_000 + n), actor="board#t")
+            honest = ledger.decision(LONG, SCHEME).document
+        finally:
+            ledger.close()
+        tables = Tables(database_url)
+        sn, mc = tables.snapshots.c, tables.macs.c
+        row = tables.one(select(tables.snapshots).where(sn.originator_version == 50))
+        state = re.sub(
+            rb'"population":\{"population":\d+', b'"population":{"population":7', bytes(row.state)
+        )
+        key = bytes.fromhex((tmp_path / "snapshot.key").read_text().strip())
+        mac = snapshot_mac(key, row.originator_id, 50, row.topic, state)
+        tables.run(
+            tables.snapshots.update().where(sn.originator_version == 50).values(state=state),
+            tables.macs.update().where(mc.originator_version == 50).values(mac=mac),
+        )
+        tables.engine.dispose()
+        ledger = QPLedger(database_url)
+        try:
+            served = ledger.decision(LONG, SCHEME).document
+            issued = ledger.determinations.issue(LONG, SCHEME, actor="board#t")
+            again = ledger.determinations.reproduce(LONG, SCHEME, issued["issue_id"])
+        finally:
+            ledger.close()
+        assert served != honest  # the forged state was served: the key was known
+        assert again["result"] == "different", again
+    finally:
+        os.environ.pop("QP_LEDGER_SNAPSHOT_KEY_FILE", None)
