@@ -151,3 +151,78 @@ def test_a_count_made_from_cases_cannot_be_submitted() -> None:
         "period": "2013-14",
         "value": Decimal(31),
     }
+
+
+def test_an_unknown_measure_or_criterion_lists_the_known_ones() -> None:
+    raw = {
+        "type": "threshold_agreed",
+        "ccg": "06F",
+        "scheme": "qp-2013-14",
+        "measure": "hcai",
+        "criterion": "mrsa-rate",
+        "baseline": 1,
+        "target": 1,
+    }
+    allowed = refused(
+        raw,
+        UnknownMeasure,
+        "criterion",
+        "criterion: unknown criterion 'mrsa-rate' for measure hcai",
+    )
+    assert allowed == ["mrsa-cases", "cdiff-cases"]
+    allowed = refused(
+        {**raw, "measure": "dementia"},
+        UnknownMeasure,
+        "measure",
+        "measure: unknown measure 'dementia' in qp-2013-14",
+    )
+    assert allowed == [
+        "pyll",
+        "avoidable-emergency-admissions",
+        "friends-and-family",
+        "hcai",
+        "local-1",
+        "local-2",
+        "local-3",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [("12", "a string"), (None, "null"), ([1], "a list"), (True, "a boolean")]
+)
+def test_a_number_field_names_what_it_got(value: Any, kind: str) -> None:
+    raw = {
+        "type": "measure_submitted",
+        "ccg": "06F",
+        "scheme": "qp-2013-14",
+        "measure": "pyll",
+        "criterion": "pyll-rate",
+        "period": "2013-14",
+        "value": value,
+    }
+    message = (
+        "value: required field is missing"
+        if value is None
+        else f"value: must be a number, got {kind}"
+    )
+    refused(raw, InvalidCommand, "value", message)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("x" * 38, '"' + "x" * 38 + '"'), ("x" * 39, '"' + "x" * 29 + "…")],
+)
+def test_a_wrong_value_is_quoted_whole_up_to_40_characters(text: str, shown: str) -> None:
+    raw = {
+        "type": "financial_position_declared",
+        "ccg": "06F",
+        "scheme": "qp-2013-14",
+        "outturn": "balanced",
+        "amount_pence": text,
+    }
+    refused(
+        raw,
+        InvalidCommand,
+        "amount_pence",
+        f"amount_pence: must be a whole number, got a string {shown}",
+    )

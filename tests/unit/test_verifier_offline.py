@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -394,31 +395,37 @@ def test_the_help_names_every_command_and_option(
         "consistency         verify a checkpoint extends an older one",
     ):
         assert line in text
-    common = [
-        "--key KEY ",
-        "verifier key, or @FILE holding it",
-        "--origin ORIGIN ",
-        "expected log origin (default: the key's name)",
-        "checkpoint file (the newer one, for consistency)",
-    ]
-    own = {
-        "checkpoint": [],
-        "inclusion": ["--leaf LEAF ", "leaf bytes file", "--proof PROOF ", "proof JSON file"],
-        "consistency": [
-            "--proof PROOF ",
-            "proof JSON file",
-            "--old OLD ",
-            "the older checkpoint file",
-        ],
+    common = {
+        "--key KEY": "verifier key, or @FILE holding it",
+        "--origin ORIGIN": "expected log origin (default: the key's name)",
+        "--witness-key WITNESS_KEY": (
+            "a trusted witness's key, or @FILE (repeatable): the checkpoint must be cosigned"
+        ),
+        "--require-cosignatures N": (
+            "how many of the --witness-key witnesses must have cosigned (default: all)"
+        ),
+        "checkpoint": "checkpoint file (the newer one, for consistency)",
     }
-    for command, lines in own.items():
+    own = {
+        "checkpoint": {},
+        "inclusion": {"--leaf LEAF": "leaf bytes file", "--proof PROOF": "proof JSON file"},
+        "consistency": {
+            "--proof PROOF": "proof JSON file",
+            "--old OLD": "the older checkpoint file",
+        },
+    }
+    for command, options in own.items():
         code, text = usage(capsys, command, "--help")
         assert code == 0
         assert text.startswith(f"usage: python -m ledger.integrity.verifier {command} ")
-        for line in common + lines:
-            assert line in text, (command, line)
-        for absent in {"--leaf", "--proof", "--old"} - {line.split()[0] for line in lines}:
-            assert absent not in text, (command, absent)
+        # "  --key KEY   verifier key, or @FILE holding it": option, then its help, exactly.
+        described = {}
+        lines = text.split("options:\n")[0].splitlines() + text.split("options:\n")[1].splitlines()
+        for at, line in enumerate(lines):
+            if re.match(r"  [-\w]", line):  # an option or argument, its help beside or below
+                option, _, help_text = line.strip().partition("  ")
+                described[option] = help_text.strip() or lines[at + 1].strip()
+        assert described == {"-h, --help": "show this help message and exit", **common, **options}
     code, text = usage(capsys, "leaf", "--help")
     assert (code, "--key" in text) == (0, False)
 
