@@ -4,9 +4,11 @@ Both are measured in the same run, on the same PostgreSQL server, in one
 scratch database this script creates and drops (``qp_bench_<pid>``):
 
 * **ledger**: ``QPLedger.execute`` of one ``measure_submitted`` command at a
-  time (parse, load the CCG's record, check the rules, save: lock the log,
-  insert the event and its recorded-time index row, commit; a snapshot every
-  50 events), round-robin over ``--ccgs`` CCGs;
+  time (parse, take the CCG's record as this process last saved it, check
+  the rules, save: lock the log and read its write state, insert the event
+  with its index, Merkle and idempotency rows, commit -- 4 round trips, see
+  ``bench/write_round_trips.py``; a snapshot every 50 events), round-robin
+  over ``--ccgs`` CCGs;
 * **raw**: psycopg2, one ``INSERT`` of one row into a table shaped like the
   events table (same columns, same unique key, a payload of the same size)
   followed by ``COMMIT``, per row.

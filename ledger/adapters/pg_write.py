@@ -8,7 +8,9 @@ fused (docs/storage.md, "What a write costs"):
    string of several statements in one round trip and returns the last
    one's rows. The SELECT, run under the lock, takes the next positions from
    the events table's sequence (no other writer can take one meanwhile, so
-   they are the ones the library's own insert would have been given), reads
+   they are the ones the library's own insert would have been given) --
+   unless a stream has moved past the version the events follow, when it
+   takes none and the write is retried on fresh state (no gap) --, reads
    the last recorded time and the Merkle log's write state, and queues the
    ``NOTIFY`` that wakes subscribers at commit (``pg_notify``, what the
    library's ``NOTIFY`` does).
@@ -28,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Integer, Table, bindparam, func, select
+from sqlalchemy import Integer, Table, and_, bindparam, case, func, select
 from sqlalchemy.engine import Dialect
 
 from ledger.integrity.log import AFTER_ALL, IntegrityLog, write_state_params
@@ -56,27 +58,52 @@ class PostgresWrite:
         self._reads: dict[int, tuple[str, dict[str, Any]]] = {}
 
     def lock_and_read(
-        self, dialect: Dialect, events: int, streams: Sequence[str]
+        self, dialect: Dialect, stored_events: Sequence[StoredEvent], streams: Sequence[str]
     ) -> tuple[str, dict[str, Any]]:
-        """Statement 1; its row is (positions, last recorded time, notify, write state ...)."""
+        """Statement 1; its row is (positions, last recorded time, notify, write state ...).
+
+        The positions are NULL, and none is taken from the sequence, when one
+        of the (first 100) streams is no longer at the version the events
+        follow: the writer held a record another process moved on, and will
+        retry on the log's state without leaving a gap in the positions.
+        """
         write_state = write_state_params(streams)
         cached = self._reads.get(len(write_state))
         if cached is None:
             cached = self._reads[len(write_state)] = self._compile_read(dialect, len(write_state))
         sql, defaults = cached
+        follows: dict[str, int] = {}
+        for e in stored_events:
+            follows.setdefault(str(e.originator_id), e.originator_version - 1)
+        versions = {f"v{i}": follows[s] for i, s in enumerate(streams[: len(write_state)])}
         return sql, {
             **defaults,
-            "qp_events": events,
+            "qp_events": len(stored_events),
             "first_position": AFTER_ALL,
             **write_state,
+            **versions,
         }
 
     def _compile_read(self, dialect: Dialect, streams: int) -> tuple[str, dict[str, Any]]:
         r = self  # the tables
         sequence = func.pg_get_serial_sequence(r.events_table_name, "id")
+        idx = r.index.c
+        current = and_(
+            *(
+                func.coalesce(
+                    select(func.max(idx.originator_version))
+                    .where(idx.originator_id == bindparam(f"s{i}"))
+                    .scalar_subquery(),
+                    0,
+                )
+                == bindparam(f"v{i}", type_=Integer)
+                for i in range(streams)
+            )
+        )
+        count = case((current, bindparam("qp_events", type_=Integer)), else_=0)
         taken = (
             select(func.nextval(sequence).label("v"))
-            .select_from(func.generate_series(1, bindparam("qp_events", type_=Integer)))
+            .select_from(func.generate_series(1, count))
             .subquery()
         )
         positions = select(func.array_agg(taken.c.v)).scalar_subquery()
@@ -91,7 +118,9 @@ class PostgresWrite:
         query = select(positions, last_recorded, notify, *state.selected_columns)
         compiled = query.compile(dialect=dialect)
         lock = f'LOCK TABLE "{r.events_table_name}" IN EXCLUSIVE MODE; '
-        per_write = {"qp_events": 0, "first_position": 0, **{f"s{i}": "" for i in range(streams)}}
+        per_write: dict[str, Any] = {"qp_events": 0, "first_position": 0}
+        per_write.update({f"s{i}": "" for i in range(streams)})
+        per_write.update({f"v{i}": 0 for i in range(streams)})
         return lock + compiled.string, dict(compiled.construct_params(per_write))
 
     def insert_all(

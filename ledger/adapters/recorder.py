@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
@@ -190,9 +190,12 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         """
         conn = session.connection()
         streams = stream_list(stored_events)
-        row = conn.exec_driver_sql(
-            *self._pg.lock_and_read(conn.dialect, len(stored_events), streams)
-        ).one()
+        read = self._pg.lock_and_read(conn.dialect, stored_events, streams)
+        row = conn.exec_driver_sql(*read).one()
+        if row[0] is None:
+            # The library's insert would fail on the stream's version key; this
+            # way no position is taken from the sequence for nothing.
+            raise IntegrityError("a stream moved past the version these events follow")
         positions = sorted(int(p) for p in row[0])
         rows = self._index_rows(stored_events, positions, row[1])
         last, heads = self.integrity.write_state(conn, streams, row[3:])

@@ -145,6 +145,8 @@ def test_a_held_record_moved_on_elsewhere_is_retried_on_the_log(database_url: st
         assert values == [1, 2, 3]
         # And the next write from a starts from what it saved, at the right version.
         assert a.execute(submit("06F", 4), actor="a").version == 5
+        # The lost race took no position: the log has no gap.
+        assert a.max_position() == 5
     finally:
         a.close()
         b.close()
