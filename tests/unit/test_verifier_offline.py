@@ -420,7 +420,7 @@ def test_the_help_names_every_command_and_option(
         assert text.startswith(f"usage: python -m ledger.integrity.verifier {command} ")
         # "  --key KEY   verifier key, or @FILE holding it": option, then its help, exactly.
         described = {}
-        lines = text.split("options:\n")[0].splitlines() + text.split("options:\n")[1].splitlines()
+        lines = text.splitlines()
         for at, line in enumerate(lines):
             if re.match(r"  [-\w]", line):  # an option or argument, its help beside or below
                 option, _, help_text = line.strip().partition("  ")
