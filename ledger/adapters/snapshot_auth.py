@@ -28,7 +28,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Table, select
+from sqlalchemy import Table, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.integrity.signing import key_file as signing_key_file
 from ledger.integrity.snapshot_mac import macs_table, snapshot_mac
@@ -110,7 +111,11 @@ class MacStore:
         self.memory: dict[tuple[str, int], bytes] = {}
         if datastore is not None and hasattr(recorder, "events_table_name"):
             self.table = macs_table(recorder.events_table_name)
-            self.table.create(datastore.engine, checkfirst=True)
+            try:
+                self.table.create(datastore.engine, checkfirst=True)
+            except SQLAlchemyError:  # another process created it between check and create
+                if not inspect(datastore.engine).has_table(self.table.name):
+                    raise
 
     def insert(self, stored: Sequence[StoredEvent], key: bytes) -> None:
         """Store snapshots with their codes, in one transaction where the store has them."""
