@@ -226,3 +226,20 @@ def test_a_wrong_value_is_quoted_whole_up_to_40_characters(text: str, shown: str
         "amount_pence",
         f"amount_pence: must be a whole number, got a string {shown}",
     )
+
+
+def test_a_command_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(InvalidCommand) as caught:
+        parse_command(["population_recorded"])
+    assert caught.value.message == "a command must be a JSON object"
+
+
+def test_unknown_fields_are_all_named_and_the_known_ones_listed() -> None:
+    raw = {"type": "quality_failure_rescinded", "ccg": "06F", "scheme": "qp-2013-14"}
+    allowed = refused(
+        {**raw, "flag_id": "f", "colour": 1, "weight": 2},
+        InvalidCommand,
+        "colour",
+        "unknown field(s) for quality_failure_rescinded: colour, weight",
+    )
+    assert allowed == ["actor", "ccg", "flag_id", "reason", "scheme", "type"]
