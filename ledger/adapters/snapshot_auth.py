@@ -28,7 +28,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy import Table, inspect, select
+from sqlalchemy import Engine, MetaData, Table, delete, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.integrity.signing import key_file as signing_key_file
@@ -111,11 +111,38 @@ class MacStore:
         self.memory: dict[tuple[str, int], bytes] = {}
         if datastore is not None and hasattr(recorder, "events_table_name"):
             self.table = macs_table(recorder.events_table_name)
-            try:
-                self.table.create(datastore.engine, checkfirst=True)
-            except SQLAlchemyError:  # another process created it between check and create
-                if not inspect(datastore.engine).has_table(self.table.name):
-                    raise
+            if not inspect(datastore.engine).has_table(self.table.name):
+                self._create(datastore.engine, recorder.events_table_name)
+
+    def _create(self, engine: Engine, snapshots: str) -> None:
+        """Create the codes table; retire snapshots written before there was one.
+
+        A database from before snapshots were authenticated holds snapshots
+        with no code, which would never be used (and each read would say so)
+        and which ``verify`` would name. They are only a cache, so they are
+        deleted in the transaction that creates the table: records rebuild
+        from their events, and the next 50th version writes an authenticated
+        one. If another process creates the table first, this one's
+        transaction fails and deletes nothing (snapshots written since have
+        codes).
+        """
+        assert self.table is not None
+        try:
+            with engine.begin() as conn:
+                self.table.create(conn)
+                retired = 0
+                if inspect(conn).has_table(snapshots):
+                    retired = conn.execute(delete(Table(snapshots, MetaData()))).rowcount
+        except SQLAlchemyError:  # another process created it between check and create
+            if not inspect(engine).has_table(self.table.name):
+                raise
+            return
+        if retired:
+            log.warning(
+                "deleted %d snapshot(s) written before snapshots were authenticated "
+                "(a cache: records rebuild from their events; new snapshots carry codes)",
+                retired,
+            )
 
     def insert(self, stored: Sequence[StoredEvent], key: bytes) -> None:
         """Store snapshots with their codes, in one transaction where the store has them."""
