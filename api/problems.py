@@ -18,6 +18,7 @@ import marshmallow as ma
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from ledger.adapters.index_guard import IndexTampered
 from ledger.domain.errors import (
     ConcurrencyConflict,
     DecisionUnchanged,
@@ -53,6 +54,8 @@ LEDGER_STATUS: dict[type[LedgerError], int] = {
     ConcurrencyConflict: 409,
     # The log does not extend the last signed checkpoint: the server cannot serve this now.
     SigningRefused: 503,
+    # The index was changed outside the ledger: no decision is made from it.
+    IndexTampered: 500,
 }
 
 TITLES: dict[str, str] = {
@@ -60,6 +63,7 @@ TITLES: dict[str, str] = {
     "invalid-tree-size": "The log cannot prove that for these tree sizes",
     "signing-key-unavailable": "The checkpoint signing key cannot be used",
     "damaged-event": "The stored event was changed outside the ledger",
+    "tampered-index": "The log's index was changed outside the ledger",
     "invalid-command": "The command is not valid",
     "unknown-ccg": "Unknown CCG",
     "unknown-scheme": "Unknown scheme",

@@ -19,11 +19,20 @@ from uuid import UUID
 
 from sqlalchemy import func, select
 
+from ledger.domain.errors import LedgerError
+
 log = logging.getLogger(__name__)
 
 
-class IndexTampered(RuntimeError):
-    """The index disagrees with the events: a replay would be wrong, so none is made."""
+class IndexTampered(LedgerError):
+    """The index disagrees with the events: a replay would be wrong, so none is made.
+
+    A ``LedgerError`` so the CLI says it in one line (exit 1) and the API as a
+    problem document naming the row (500: the fault is the server's data, not
+    the request), instead of a traceback.
+    """
+
+    code = "tampered-index"
 
 
 def checked_stream_version(

@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import EventStore
 
+from ledger.adapters.index_guard import IndexTampered
 from ledger.adapters.memory import MEMORY_URL
 from ledger.adapters.port import LedgerStore
 from ledger.adapters.recorder import LedgerRecorder
@@ -164,6 +165,14 @@ class LedgerCore(Application[UUID]):
         if not typed_versions:
             return {}
         located = self.log_store.locate(str(oid), sorted(typed_versions))
+        missing = sorted(set(typed_versions) - set(located))
+        if missing:
+            # Each event's index row is written in its own transaction: one that is
+            # gone (or moved to another stream) was changed outside the ledger.
+            raise IndexTampered(
+                f"the event index does not match the events: stream {oid} version "
+                f"{missing[0]} has no index row in its stream (`qp-ledger verify` names the row)"
+            )
         return {
             v: EventRef(
                 id=event_id(oid, v), position=p, type=typed_versions[v], recorded_at=us_to_iso(t)
