@@ -1,7 +1,8 @@
 """Shared by the integration and API tests: commands, log rewrites, fresh ledgers.
 
-Importable from any test directory because tests/conftest.py lives beside it
-(pytest's default import mode puts this directory on ``sys.path``).
+``tests/`` and its folders are packages, so every test imports it as
+``tests.ledgerkit`` (and the folder kits as ``tests.api.apikit`` …): test
+files need no prefixes to keep their module names apart.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
-from integrity_attack import rebuild_log
 from sqlalchemy import Table, create_engine, text
 
 from ledger.service.application import QPLedger
+from tests.integrity_attack import rebuild_log
 
 SCHEME = "qp-2013-14"
 #: A valid choice for the scheme's three local measure slots (``local_measures_selected``).
@@ -42,7 +43,7 @@ LOCAL_MEASURES = [
 class AppealYear:
     """NHS Bedfordshire's (06F) 2013/14 as both appeal stories tell it: through the
     ledger (tests/e2e/test_appeal_story.py) and over HTTP (tests/api/
-    test_api_determinations.py). Their expected pence are worked out from these."""
+    test_determinations.py). Their expected pence are worked out from these."""
 
     POPULATION = 449_953
     #: (slot, name, criterion, direction) of each local measure the CCG selects.

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from apikit import HeadersFor, build, headers_factory, ledger_of
 from flask import Flask
 from flask.testing import FlaskClient
 
 from ledger.service.application import QPLedger
+from tests.api.apikit import HeadersFor, build, headers_factory, ledger_of
 
 
 @pytest.fixture

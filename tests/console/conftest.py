@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from consolekit import Token, apikit_helpers, demo_lines
 from flask import Flask
 from flask.testing import FlaskClient
+
+from tests.console.consolekit import Token, apikit_helpers, demo_lines
 
 build, ledger_of, project, tokens_of = apikit_helpers()
 

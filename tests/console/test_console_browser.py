@@ -27,10 +27,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from e2e.browser import Guard, chromium
-from e2e.serving import QP_LEDGER, Server, clean_env, start_serve
 
 from api.console.charts import pounds
+from tests.e2e.browser import Guard, chromium
+from tests.e2e.serving import QP_LEDGER, Server, clean_env, start_serve
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,6 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from consolekit import CCG, OTHER_CCG, SCHEME, Token, csrf, sign_in, submit
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -25,6 +24,7 @@ from api.console.charts import pounds
 from ledger.integrity.checkpoint import verify_checkpoint
 from ledger.integrity.merkle import leaf_hash
 from ledger.integrity.verifier import verify_consistency, verify_inclusion
+from tests.console.consolekit import CCG, OTHER_CCG, SCHEME, Token, csrf, sign_in, submit
 
 RECORD = f"/ccgs/{CCG}/schemes/{SCHEME}"
 PAGE = f"/console/ccgs/{CCG}/{SCHEME}"

@@ -11,10 +11,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ledgerkit import AppealYear
-
 from ledger.engine.decide import round_half_up
 from ledger.service.application import QPLedger
+from tests.ledgerkit import AppealYear
 
 S = "qp-2013-14"
 POPULATION = AppealYear.POPULATION

@@ -19,9 +19,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from ledgerkit import LOCAL_MEASURES
-
 from ledger.service.application import QPLedger, Receipt
+from tests.ledgerkit import LOCAL_MEASURES
 
 CCG = "06F"
 SCHEME = "qp-2013-14"

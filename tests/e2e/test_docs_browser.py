@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.browser import Guard, chromium
-from e2e.serving import start_serve
+from tests.e2e.browser import Guard, chromium
+from tests.e2e.serving import start_serve
 
 
 @pytest.fixture

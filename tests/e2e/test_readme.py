@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.transcript import check_page
+from tests.e2e.transcript import check_page
 
 ROOT = Path(__file__).resolve().parents[2]
 

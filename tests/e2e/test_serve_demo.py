@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.serving import QP_LEDGER, Server, clean_env, start_serve
+from tests.e2e.serving import QP_LEDGER, Server, clean_env, start_serve
 
 pytestmark = pytest.mark.slow
 

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ledgerkit import population
-
 from ledger.demo.year import demo_commands
 from ledger.integrity.signing import load_signer
 from ledger.service.application import QPLedger
 from ledger.service.bundles import export_bundle
+from tests.ledgerkit import population
 
 SCHEME = "qp-2013-14"
 ORIGIN = "qp-ledger.test/bundle"

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bundlekit import ORIGIN, SCHEME, export, issued_records, qp, verifier_key
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +31,7 @@ from ledger.cli.main import main
 from ledger.integrity.bundle import BundleError, verify_bundle
 from ledger.integrity.checkpoint import Signer, parse_checkpoint_body, sign_checkpoint
 from ledger.integrity.signing import load_signer
+from tests.integration.bundlekit import ORIGIN, SCHEME, export, issued_records, qp, verifier_key
 
 EXAMPLES = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -13,12 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
-from bundlekit import NOWHERE, SCHEME, export, issued_records, qp, verifier_key
-from ledgerkit import rewrite_event
 from sqlalchemy import Table, select
 
 from ledger.integrity.snapshot_mac import snapshot_mac
 from ledger.service.application import QPLedger
+from tests.integration.bundlekit import NOWHERE, SCHEME, export, issued_records, qp, verifier_key
+from tests.ledgerkit import rewrite_event
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from ledgerkit import Ledgers
 
 from ledger.service.application import QPLedger
+from tests.ledgerkit import Ledgers
 
 SCHEME = "qp-2013-14-pir"
 CCGS = ("06F", "06P", "06N")

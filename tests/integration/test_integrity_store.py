@@ -23,9 +23,6 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
-from integrity_attack import rebuild_log
-from ledgerkit import population
-from merkle_reference import MemoryTree
 from sqlalchemy import Engine, Table, event, select
 from sqlalchemy.orm import Session
 
@@ -39,6 +36,9 @@ from ledger.integrity.merkle import TreeSizeError, leaf_hash
 from ledger.integrity.store_integration import IntegrityRecorderMixin
 from ledger.integrity.verifier import verify_consistency, verify_inclusion
 from ledger.service.application import QPLedger
+from tests.integrity_attack import rebuild_log
+from tests.ledgerkit import population
+from tests.merkle_reference import MemoryTree
 
 CCGS = ["00C", "00D", "00F", "00G", "06F"]
 ORIGIN = "qp-ledger.test/log"

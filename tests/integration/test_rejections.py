@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 import pytest
-from ledgerkit import LOCAL_MEASURES
 
 from ledger.domain.ccgs import ccgs
 from ledger.domain.errors import (
@@ -24,6 +23,7 @@ from ledger.domain.errors import (
     UnknownScheme,
 )
 from ledger.service.application import QPLedger
+from tests.ledgerkit import LOCAL_MEASURES
 
 SCHEME = "qp-2013-14"
 YEAR = "2013-14"

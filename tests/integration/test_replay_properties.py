@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from ledgerkit import Ledgers
+
+from tests.ledgerkit import Ledgers
 
 SCHEME = "qp-2013-14"
 YEAR = "2013-14"

@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integrity_attack import rebuild_log
-from ledgerkit import population, rewrite_event
 from sqlalchemy import Table
 
 from ledger.integrity.checkpoint import Signer, verify_checkpoint
@@ -28,6 +26,8 @@ from ledger.integrity.documents import LogDocuments
 from ledger.integrity.signed_head import SigningRefused, state_file
 from ledger.integrity.signing import load_signer
 from ledger.service.application import QPLedger
+from tests.integrity_attack import rebuild_log
+from tests.ledgerkit import population, rewrite_event
 
 ORIGIN = "qp-ledger.test/fork"
 

@@ -12,11 +12,11 @@ import logging
 
 import pytest
 from click.testing import CliRunner
-from ledgerkit import SCHEME, population
 from sqlalchemy import create_engine, text
 
 from ledger.cli.main import main
 from ledger.service.application import QPLedger
+from tests.ledgerkit import SCHEME, population
 
 
 def _snapshots(url: str) -> tuple[int, int]:

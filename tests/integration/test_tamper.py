@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledgerkit import SCHEME, population
 from sqlalchemy import create_engine, text
 
 from ledger.domain.record import stream_id
 from ledger.service.application import QPLedger
+from tests.ledgerkit import SCHEME, population
 
 SCRIPT = shutil.which("qp-ledger", path=str(Path(sys.executable).parent)) or "qp-ledger"
 CCGS = ("06F", "00C", "00D")

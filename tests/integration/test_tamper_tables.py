@@ -33,13 +33,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import POSTGRES_URL, SERVER_URL, require_postgres, reset_postgres
-from ledgerkit import SCHEME, population
 from sqlalchemy import Engine, Table, create_engine, select, text
 
 from ledger.cli.main import main
 from ledger.integrity.snapshot_mac import snapshot_mac
 from ledger.service.application import QPLedger
+from tests.conftest import POSTGRES_URL, SERVER_URL, require_postgres, reset_postgres
+from tests.ledgerkit import SCHEME, population
 
 LONG, SHORT = "00T", "06F"
 #: Points the decisions are read at (None: now).

@@ -24,14 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bundlekit import ORIGIN as BUNDLE_ORIGIN
-from bundlekit import export, issued_records, verifier_key
-from ledgerkit import population, rewrite_event
 
 from ledger.integrity.checkpoint import Signer, sign_checkpoint
 from ledger.integrity.signing import load_signer
 from ledger.integrity.witness import create_witness_key
 from ledger.service.application import QPLedger
+from tests.integration.bundlekit import ORIGIN as BUNDLE_ORIGIN
+from tests.integration.bundlekit import export, issued_records, verifier_key
+from tests.ledgerkit import population, rewrite_event
 
 ORIGIN = "qp-ledger.test/witnessed"
 BIN = Path(sys.executable).parent

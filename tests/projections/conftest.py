@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from projkit import Harness
+
+from tests.projections.projkit import Harness
 
 
 @pytest.fixture

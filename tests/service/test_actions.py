@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ledgerkit import LOCAL_MEASURES
 
 from ledger.domain.errors import (
     ConcurrencyConflict,
@@ -17,6 +16,7 @@ from ledger.domain.errors import (
 )
 from ledger.service.application import QPLedger
 from ledger.service.receipts import Receipt
+from tests.ledgerkit import LOCAL_MEASURES
 
 from .kit import CASES, SCHEME, YEAR, cmd, population
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from merkle_reference import MemoryTree
 
 from ledger.integrity.checkpoint import (
     Checkpoint,
@@ -38,6 +37,7 @@ from ledger.integrity.checkpoint import (
 from ledger.integrity.leaf import encode_leaf
 from ledger.integrity.merkle import leaf_hash
 from ledger.integrity.verifier import main as verifier_main
+from tests.merkle_reference import MemoryTree
 
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from merkle_reference import MemoryTree, mth
 
 from ledger.integrity.leaf import LeafEvent, LeafFormatError, decode_leaf, encode_leaf
 from ledger.integrity.merkle import (
@@ -36,6 +35,7 @@ from ledger.integrity.verifier import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.merkle_reference import MemoryTree, mth
 
 # -- RFC 9162 §2.1, transcribed ------------------------------------------------
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 from uuid import UUID
 
 import pytest
-from merkle_reference import MemoryTree, mth
 
 from ledger.integrity.leaf import LeafEvent, decode_leaf, encode_leaf
 from ledger.integrity.merkle import (
@@ -34,6 +33,7 @@ from ledger.integrity.merkle import (
     node_hash,
 )
 from ledger.integrity.verifier import verify_consistency, verify_inclusion
+from tests.merkle_reference import MemoryTree, mth
 
 LEAVES = [
     bytes.fromhex(x)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from merkle_reference import MemoryTree
 
 from ledger.integrity.checkpoint import Signer, sign_checkpoint
 from ledger.integrity.cosignature import Cosigner, add_cosignature
@@ -35,6 +34,7 @@ from ledger.integrity.verifier import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.merkle_reference import MemoryTree
 
 ORIGIN = "qp-ledger.test/log"
 SIGNER = Signer(ORIGIN, bytes(range(32)))

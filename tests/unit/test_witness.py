@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from merkle_reference import MemoryTree
 
 from ledger.integrity.checkpoint import Signer, sign_checkpoint
 from ledger.integrity.cosignature import Cosigner, split_note, verify_cosignatures
@@ -21,6 +20,7 @@ from ledger.integrity.witness import (
     WitnessRefused,
     load_proof,
 )
+from tests.merkle_reference import MemoryTree
 
 ORIGIN = "qp-ledger.test/log"
 LOG = Signer(ORIGIN, b"\x01" * 32)

@@ -24,11 +24,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from merkle_reference import MemoryTree, mth
 
 from ledger.integrity.checkpoint import Signer, sign_checkpoint
 from ledger.integrity.cosignature import Cosigner, verify_cosignatures
 from ledger.integrity.witness import ConsistencyProof, Witness, WitnessRefused
+from tests.merkle_reference import MemoryTree, mth
 
 ORIGIN = "qp-ledger.test/witnessed"
 LOG = Signer(ORIGIN, b"\x11" * 32)

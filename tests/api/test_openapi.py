@@ -13,7 +13,6 @@ import time
 
 import pytest
 import schemathesis
-from apikit import project
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -30,6 +29,7 @@ from ledger.projections import (
     ReadModelDatabase,
     open_followed_ledger,
 )
+from tests.api.apikit import project
 
 CHECKS = [
     not_a_server_error,

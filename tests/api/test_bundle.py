@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apikit import CCG, SCHEME, build_signing, command, headers_factory, ledger_of
 from flask import Flask
 from flask.testing import FlaskClient
-from ledgerkit import rewrite_event
 
 from ledger.integrity.bundle import verify_bundle
+from tests.api.apikit import CCG, SCHEME, build_signing, command, headers_factory, ledger_of
+from tests.ledgerkit import rewrite_event
 
 ORIGIN = "qp-ledger.test/api-bundle"
 RECORD = f"/ccgs/{CCG}/schemes/{SCHEME}"

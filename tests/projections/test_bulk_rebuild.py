@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from projkit import Harness, demo
 from sqlalchemy import select
 
 from ledger.demo.cases import demo_case_commands
@@ -23,6 +22,7 @@ from ledger.projections.folding import DecisionFolder
 from ledger.projections.reads import Snapshot, traced
 from ledger.projections.registry import read_model
 from ledger.projections.scan import log_head, record_events
+from tests.projections.projkit import Harness, demo
 
 
 def stored(h: Harness) -> dict[str, Any]:

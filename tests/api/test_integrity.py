@@ -5,7 +5,7 @@ pure verifier (``ledger.integrity.verifier``), the published key and nothing
 else. Forged answers (bits flipped, paths emptied, extended or cut, sizes
 changed) are refused by the verifier; bad requests (unknown positions, sizes
 beyond the log, sizes out of order, junk) get problem+json 404/422, never a
-500; roles are checked pair by pair in test_api_roles.py, the per-event
+500; roles are checked pair by pair in test_roles.py, the per-event
 scoping here.
 """
 
@@ -22,7 +22,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from apikit import CCG, OTHER_CCG, SCHEME, build, build_signing, command, headers_factory, ledger_of
 from eventsourcing.persistence import StoredEvent
 from flask import Flask
 from flask.testing import FlaskClient
@@ -36,6 +35,16 @@ from ledger.integrity.verifier import (
     load_inclusion_proof,
     verify_consistency,
     verify_inclusion,
+)
+from tests.api.apikit import (
+    CCG,
+    OTHER_CCG,
+    SCHEME,
+    build,
+    build_signing,
+    command,
+    headers_factory,
+    ledger_of,
 )
 
 ORIGIN = "qp-ledger.test/api"

@@ -1,6 +1,6 @@
 """Exactly once: a batch whose starting position was taken by someone else writes nothing.
 
-These run in one process (threads and interleaved calls); ``test_proj_faults.py``
+These run in one process (threads and interleaved calls); ``test_faults.py``
 does the same with real processes, SIGKILL and two projectors racing.
 """
 
@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 from eventsourcing.persistence import Tracking
-from projkit import Harness, demo
 from sqlalchemy import select
 
 from ledger.projections import RECORD_TOPICS
 from ledger.projections.decisions import DecisionsView
 from ledger.projections.runner import Projector
 from ledger.projections.view import TrackingConflict
+from tests.projections.projkit import Harness, demo
 
 
 def record_event_count(h: Harness) -> int:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from projkit import Harness, demo
 from sqlalchemy import text
 
 from ledger.projections import PROJECTIONS, RECORD_TOPICS
 from ledger.projections.view import FAULT_DELAY
+from tests.projections.projkit import Harness, demo
 
 pytestmark = pytest.mark.slow
 

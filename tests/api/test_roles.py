@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from apikit import (
+
+from tests.api.apikit import (
     BODIES,
     CCG,
     PRINCIPALS,

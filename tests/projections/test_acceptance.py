@@ -4,12 +4,12 @@ read model equals the sum of every CCG's decision computed by the engine directl
 from __future__ import annotations
 
 import pytest
-from projkit import SCHEME, Harness
 
 from ledger.demo.year import demo_commands
 from ledger.domain.ccgs import ccgs
 from ledger.domain.scheme import get_scheme
 from ledger.engine.decide import decide
+from tests.projections.projkit import SCHEME, Harness
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from projkit import Harness, demo
+
+from tests.projections.projkit import Harness, demo
 
 pytestmark = pytest.mark.slow
 

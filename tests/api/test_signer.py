@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apikit import CCG, build_signing, command, headers_factory, ledger_of
 from flask import Flask
-from ledgerkit import rewrite_event
 
 from ledger.integrity.signed_head import state_file
+from tests.api.apikit import CCG, build_signing, command, headers_factory, ledger_of
+from tests.ledgerkit import rewrite_event
 
 ORIGIN = "qp-ledger.test/api-signer"
 

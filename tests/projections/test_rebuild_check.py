@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from projkit import SCHEME, Harness, demo
 from sqlalchemy import inspect, select, update
 
 from ledger.projections import PROJECTIONS, ProjectorGroup, rebuild
 from ledger.projections.__main__ import main as cli
 from ledger.projections.registry import read_model
+from tests.projections.projkit import SCHEME, Harness, demo
 
 
 def tables(h: Harness, name: str) -> dict[str, Any]:

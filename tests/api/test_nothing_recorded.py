@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from apikit import CCG, OTHER_CCG, RECORD, SCHEME, body, command
-
 from ledger.service.application import QPLedger
+from tests.api.apikit import CCG, OTHER_CCG, RECORD, SCHEME, body, command
 
 OTHER_RECORD = f"/ccgs/{OTHER_CCG}/schemes/{SCHEME}"
 PROBLEM = "application/problem+json"

@@ -9,7 +9,8 @@ for the same reasons; each case runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import pytest
-from apikit import BODIES, RECORD
+
+from tests.api.apikit import BODIES, RECORD
 
 PROBLEM = "application/problem+json"
 FLAGS = f"{RECORD}/quality-failures"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apikit import CCG
+from tests.api.apikit import CCG
 
 SCHEME = "qp-2013-14-pir"
 RECORD = f"/ccgs/{CCG}/schemes/{SCHEME}"

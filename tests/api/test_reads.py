@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from apikit import BODIES, CCG, RECORD, SCHEME, body, command
+from tests.api.apikit import BODIES, CCG, RECORD, SCHEME, body, command
 
 
 def test_decision_over_http_equals_the_ledger_at_every_point(client, headers, ledger) -> None:
@@ -134,7 +134,7 @@ def test_health_and_readiness_need_no_token(client, ledger) -> None:
 
 
 def test_not_ready_when_the_database_is_gone(sqlite_url, tmp_path) -> None:
-    from apikit import build
+    from tests.api.apikit import build
 
     app = build(sqlite_url)
     app.extensions["qp_ledger"].store.datastore.engine.dispose()

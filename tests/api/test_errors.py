@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from apikit import BODIES, CCG, RECORD
+
+from tests.api.apikit import BODIES, CCG, RECORD
 
 PROBLEM = "application/problem+json"
 VALUES = f"{RECORD}/measure-values"
@@ -110,7 +111,7 @@ def test_oversized_body_is_refused_before_parsing(api_app, headers, ledger) -> N
 
 
 def test_the_body_limit_is_a_setting(sqlite_url) -> None:
-    from apikit import build
+    from tests.api.apikit import build
 
     app = build(sqlite_url, QP_LEDGER_MAX_BODY_BYTES=50)
     r = app.test_client().post(

@@ -2,7 +2,7 @@
 
 The appeal story end to end, every invalid transition's problem document (and
 that nothing was stored), and what each role sees. The role x endpoint pairs
-themselves are in test_api_roles.py's MATRIX.
+themselves are in test_roles.py's MATRIX.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from apikit import CCG, OTHER_CCG, RECORD, SCHEME, body
-from ledgerkit import AppealYear
 
 from ledger.domain.determinations import DAY_US
 from ledger.engine.decide import round_half_up
 from ledger.service.application import QPLedger
+from tests.api.apikit import CCG, OTHER_CCG, RECORD, SCHEME, body
+from tests.ledgerkit import AppealYear
 
 POPULATION = AppealYear.POPULATION
 MAXIMUM = 500 * POPULATION
@@ -620,7 +620,7 @@ def test_issuing_for_every_ccg(sqlite_app) -> None:
     Skipped: a CCG with no events, and one unchanged since its latest issue.
     With ``force`` all 211 are issued, and a CCG issued before gets a replacing issue.
     """
-    from apikit import headers_factory
+    from tests.api.apikit import headers_factory
 
     client, headers = sqlite_app.test_client(), headers_factory(sqlite_app)
     ledger = sqlite_app.extensions["qp_ledger"]
@@ -756,7 +756,7 @@ def test_racing_retries_of_one_lodging_store_one_appeal(ledger: QPLedger) -> Non
 
 def test_a_retried_issue_for_every_ccg_resumes(sqlite_app) -> None:
     """Each CCG's issue is keyed KEY@CCG: a retry returns those made, makes the rest."""
-    from apikit import headers_factory
+    from tests.api.apikit import headers_factory
 
     client, headers = sqlite_app.test_client(), headers_factory(sqlite_app)
     ledger = sqlite_app.extensions["qp_ledger"]

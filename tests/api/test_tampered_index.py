@@ -7,12 +7,12 @@ exit 1. Nothing is computed from the tampered index.
 
 from __future__ import annotations
 
-from apikit import CCG, RECORD, SCHEME, command, headers_factory, ledger_of
 from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import create_engine, text
 
 from ledger.cli.main import main
+from tests.api.apikit import CCG, RECORD, SCHEME, command, headers_factory, ledger_of
 
 
 def _move_index_row(url: str, position: int) -> None:
@@ -20,9 +20,7 @@ def _move_index_row(url: str, position: int) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(
-                text(
-                    "UPDATE qpledger_event_index SET originator_id = :other WHERE position = :p"
-                ),
+                text("UPDATE qpledger_event_index SET originator_id = :other WHERE position = :p"),
                 {"other": "00000000-0000-0000-0000-000000000000", "p": position},
             )
     finally:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from projkit import SCHEME, Harness, demo
 
 from ledger.projections import PROJECTIONS, ProjectorGroup
+from tests.projections.projkit import SCHEME, Harness, demo
 
 #: The roles the reports are meant for (docs/projections.md); patched into
 #: api.auth.READERS here until the app's composition root lists them itself.

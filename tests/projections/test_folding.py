@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from projkit import SCHEME, Harness, demo
 
 from ledger.projections import RECORD_TOPICS
 from ledger.projections.folding import DecisionFolder, DecisionMemo
+from tests.projections.projkit import SCHEME, Harness, demo
 
 
 def record_events(h: Harness, after: int = 0) -> list[tuple[object, int]]:

@@ -6,9 +6,8 @@ import itertools
 import json
 from collections import Counter
 
-from projkit import SCHEME, Harness, as_ledger_returns, demo
-
 from ledger.domain.ccgs import get_ccg
+from tests.projections.projkit import SCHEME, Harness, as_ledger_returns, demo
 
 
 def test_current_decisions_are_the_ledgers_decisions(harness: Harness) -> None:

@@ -6,9 +6,9 @@ import threading
 from decimal import Decimal
 
 import pytest
-from apikit import BODIES, CCG, RECORD, SCHEME, headers_factory
 
 from ledger.domain.record import stream_id
+from tests.api.apikit import BODIES, CCG, RECORD, SCHEME, headers_factory
 
 VALUES = f"{RECORD}/measure-values"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projkit import Harness
+from tests.projections.projkit import Harness
 
 SCHEME = "qp-2013-14-pir"
 

@@ -14,11 +14,11 @@ import logging
 import sqlite3
 
 import pytest
-from apikit import RECORD, build, ledger_of
 from sqlalchemy import create_engine, text
 
 from ledger.adapters.tokens import hash_token
 from ledger.service.application import QPLedger
+from tests.api.apikit import RECORD, build, ledger_of
 
 VALUE = {"measure": "hcai", "criterion": "mrsa-cases", "period": "2013-14", "value": 0}
 

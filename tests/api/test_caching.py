@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import schemathesis
-from apikit import BODIES, RECORD, SCHEME, body, build, command, ledger_of, project
 
 from ledger.demo.year import demo_commands
 from ledger.projections import ReadModels
+from tests.api.apikit import BODIES, RECORD, SCHEME, body, build, command, ledger_of, project
 
 DEMO_CCGS = 2
 DECISION = "/ccgs/{ccg}/schemes/{scheme}/decision"
