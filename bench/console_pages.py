@@ -22,9 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "api"))
 
-from apikit import build, ledger_of, project, tokens_of
-
 from ledger.demo.year import demo_commands
+from tests.api.apikit import build, ledger_of, project, tokens_of
 
 PAGES = {
     "overview (211 CCGs)": "/console/overview",
