@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "api"))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the repository root: tests.api.apikit
 
 from ledger.demo.year import demo_commands
 from tests.api.apikit import build, ledger_of, project, tokens_of
