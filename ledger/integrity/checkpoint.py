@@ -30,6 +30,7 @@ import binascii
 import contextlib
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,18 +59,28 @@ class Checkpoint(NamedTuple):
 
 def key_id(name: str, public_key: bytes) -> int:
     """First 4 bytes (big-endian) of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)."""
-    digest = hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public_key).digest()
+    return note_key_id(name, ALG_ED25519, public_key)
+
+
+def note_key_id(name: str, algorithm: int, public_key: bytes) -> int:
+    """A signed note key's id: SHA-256(name ‖ 0x0A ‖ algorithm ‖ public key)[:4], big-endian."""
+    digest = hashlib.sha256(name.encode() + b"\n" + bytes([algorithm]) + public_key).digest()
     return int.from_bytes(digest[:4], "big")
 
 
+def valid_name(name: object) -> bool:
+    """A key name as signed notes allow it: non-empty, no spaces, '+' or control characters."""
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and "+" not in name
+        and not any(c.isspace() for c in name)
+        and _printable(name)
+    )
+
+
 def _check_name(name: str) -> None:
-    if (
-        not isinstance(name, str)
-        or not name
-        or "+" in name
-        or any(c.isspace() for c in name)
-        or not _printable(name)
-    ):
+    if not valid_name(name):
         raise CheckpointError(
             f"key name {name!r} must be non-empty, without spaces, '+' or control characters"
         )
@@ -79,26 +90,33 @@ def _printable(text: str) -> bool:
     return not any(ord(c) < 0x20 and c != "\n" for c in text)
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def b64decode_strict(text: str, what: str, error: type[Exception] = CheckpointError) -> bytes:
     """Strict, canonical standard base64: one encoding per value, nothing malleable."""
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise CheckpointError(f"{what} is not valid base64") from None
+        raise error(f"{what} is not valid base64") from None
     if base64.b64encode(raw).decode() != text:
-        raise CheckpointError(f"{what} is not canonical base64")
+        raise error(f"{what} is not canonical base64")
     return raw
 
 
-class Verifier(NamedTuple):
-    """A parsed verifier key: who signs, with which key."""
+_b64decode = b64decode_strict
+
+
+class NoteKey(NamedTuple):
+    """A signed note's public key: who signs, with which Ed25519 key."""
 
     name: str
     key_id: int
     public_key: bytes
 
+    def algorithm(self) -> int:
+        """The key type byte in front of the public key: 0x01, a log's (0x04, a witness's)."""
+        return ALG_ED25519
+
     def __str__(self) -> str:
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode()
+        encoded = base64.b64encode(bytes([self.algorithm()]) + self.public_key).decode()
         return f"{self.name}+{self.key_id:08x}+{encoded}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
@@ -109,23 +127,49 @@ class Verifier(NamedTuple):
         return True
 
 
-def parse_verifier_key(vkey: str) -> Verifier:
-    """Parse ``<name>+<key id hex>+<base64(0x01 ‖ public key)>``; the id must match."""
+class Verifier(NoteKey):
+    """A parsed verifier key: who signs the log's checkpoints, with which key."""
+
+
+def parse_note_key(
+    vkey: object,
+    *,
+    what: str,
+    algorithm: int,
+    wrong_type: str,
+    check_name: Callable[[str], None],
+    error: type[Exception],
+) -> tuple[str, int, bytes]:
+    """Parse ``<name>+<key id hex>+<base64(algorithm ‖ public key)>``; the id must match."""
     if not isinstance(vkey, str):
-        raise CheckpointError("verifier key must be text")
+        raise error(f"{what} must be text")
     parts = vkey.strip().split("+", 2)  # base64 may itself contain '+'
     if len(parts) != 3:
-        raise CheckpointError("verifier key must look like <name>+<key id>+<base64 key>")
+        raise error(f"{what} must look like <name>+<key id>+<base64 key>")
     name, hex_id, encoded = parts
-    _check_name(name)
+    check_name(name)
     if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
-        raise CheckpointError("verifier key id must be 8 lowercase hex digits")
-    raw = _b64decode(encoded, "verifier key")
-    if len(raw) != 33 or raw[0] != ALG_ED25519:
-        raise CheckpointError("verifier key is not an Ed25519 (algorithm 0x01) key")
-    if key_id(name, raw[1:]) != int(hex_id, 16):
-        raise CheckpointError(f"verifier key id {hex_id} does not match its name and key")
-    return Verifier(name, int(hex_id, 16), raw[1:])
+        raise error(f"{what} id must be 8 lowercase hex digits")
+    raw = b64decode_strict(encoded, what, error)
+    if len(raw) != 33 or raw[0] != algorithm:
+        raise error(f"{what} is not {wrong_type}")
+    if note_key_id(name, algorithm, raw[1:]) != int(hex_id, 16):
+        raise error(f"{what} id {hex_id} does not match its name and key")
+    return name, int(hex_id, 16), raw[1:]
+
+
+def parse_verifier_key(vkey: str) -> Verifier:
+    """Parse ``<name>+<key id hex>+<base64(0x01 ‖ public key)>``; the id must match."""
+    return Verifier(
+        *parse_note_key(
+            vkey,
+            what="verifier key",
+            algorithm=ALG_ED25519,
+            wrong_type="an Ed25519 (algorithm 0x01) key",
+            check_name=_check_name,
+            error=CheckpointError,
+        )
+    )
 
 
 class Signer:

@@ -30,19 +30,23 @@ Pure: no files, no clock unless the caller passes none.
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
-    Ed25519PublicKey,
 )
 
-from ledger.integrity.checkpoint import SIGNATURE_PREFIX, CheckpointError
+from ledger.integrity.checkpoint import (
+    SIGNATURE_PREFIX,
+    CheckpointError,
+    NoteKey,
+    b64decode_strict,
+    note_key_id,
+    parse_note_key,
+    valid_name,
+)
 
 ALG_COSIGNATURE_V1 = 0x04
 HEADER = "cosignature/v1\n"
@@ -60,19 +64,11 @@ class CosignatureError(CheckpointError):
 
 def cosigner_key_id(name: str, public_key: bytes) -> int:
     """SHA-256(name ‖ 0x0A ‖ 0x04 ‖ public key)[:4], big-endian."""
-    digest = hashlib.sha256(
-        name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + public_key
-    ).digest()
-    return int.from_bytes(digest[:4], "big")
+    return note_key_id(name, ALG_COSIGNATURE_V1, public_key)
 
 
 def _check_name(name: str) -> None:
-    if (
-        not isinstance(name, str)
-        or not name
-        or "+" in name
-        or any(c.isspace() or ord(c) < 0x20 for c in name)
-    ):
+    if not valid_name(name):
         raise CosignatureError(
             f"witness name {name!r:.60} must be non-empty, without spaces, '+' or "
             "control characters"
@@ -81,53 +77,28 @@ def _check_name(name: str) -> None:
 
 def _b64decode(text: str, what: str) -> bytes:
     """Strict, canonical standard base64, as for the log's own signatures."""
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise CosignatureError(f"{what} is not valid base64") from None
-    if base64.b64encode(raw).decode() != text:
-        raise CosignatureError(f"{what} is not canonical base64")
-    return raw
+    return b64decode_strict(text, what, CosignatureError)
 
 
-class CosignerKey(NamedTuple):
+class CosignerKey(NoteKey):
     """A witness's published key: its name, key id and Ed25519 public key."""
 
-    name: str
-    key_id: int
-    public_key: bytes
-
-    def __str__(self) -> str:
-        encoded = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.public_key).decode()
-        return f"{self.name}+{self.key_id:08x}+{encoded}"
-
-    def verify(self, message: bytes, signature: bytes) -> bool:
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+    def algorithm(self) -> int:
+        return ALG_COSIGNATURE_V1
 
 
 def parse_cosigner_key(vkey: str) -> CosignerKey:
     """Parse ``<name>+<key id>+base64(0x04 ‖ public key)``; the id must match."""
-    if not isinstance(vkey, str):
-        raise CosignatureError("witness key must be text")
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3:
-        raise CosignatureError("witness key must look like <name>+<key id>+<base64 key>")
-    name, hex_id, encoded = parts
-    _check_name(name)
-    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
-        raise CosignatureError("witness key id must be 8 lowercase hex digits")
-    raw = _b64decode(encoded, "witness key")
-    if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-        raise CosignatureError(
-            "witness key is not a cosignature/v1 key (type 0x04 and a 32-byte Ed25519 key)"
+    return CosignerKey(
+        *parse_note_key(
+            vkey,
+            what="witness key",
+            algorithm=ALG_COSIGNATURE_V1,
+            wrong_type="a cosignature/v1 key (type 0x04 and a 32-byte Ed25519 key)",
+            check_name=_check_name,
+            error=CosignatureError,
         )
-    if cosigner_key_id(name, raw[1:]) != int(hex_id, 16):
-        raise CosignatureError(f"witness key id {hex_id} does not match its name and key")
-    return CosignerKey(name, int(hex_id, 16), raw[1:])
+    )
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:
