@@ -54,3 +54,17 @@ def percentile(samples: list[float], pct: float) -> float:
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def measure_command(ccg: str, i: int, scheme: str = "qp-2013-14") -> dict[str, object]:
+    """The write the append benchmarks repeat: a quarterly measure value, a new one each time."""
+    return {
+        "type": "measure_submitted",
+        "ccg": ccg,
+        "scheme": scheme,
+        "measure": "avoidable-emergency-admissions",
+        "criterion": "admissions-rate",
+        "period": "2013-14-Q1",
+        "value": 1000 + i,
+        "reason": "bench",
+    }

@@ -28,11 +28,10 @@ import uuid
 
 import psycopg2
 from _common import machine, psycopg2_dsn, scratch_postgres, server_url
+from _common import measure_command as command
 
 from ledger.domain.ccgs import ccgs
 from ledger.service.application import QPLedger
-
-SCHEME = "qp-2013-14"
 
 RAW_TABLE = """
 CREATE TABLE raw_events (
@@ -44,19 +43,6 @@ CREATE TABLE raw_events (
     UNIQUE (originator_id, originator_version)
 )
 """
-
-
-def command(ccg: str, i: int) -> dict[str, object]:
-    return {
-        "type": "measure_submitted",
-        "ccg": ccg,
-        "scheme": SCHEME,
-        "measure": "avoidable-emergency-admissions",
-        "criterion": "admissions-rate",
-        "period": "2013-14-Q1",
-        "value": 1000 + i,
-        "reason": "bench",
-    }
 
 
 def ledger_appends(ledger: QPLedger, codes: list[str], start: int, n: int) -> float:

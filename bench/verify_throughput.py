@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from _common import machine, server_url
+from _common import measure_command as command
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from sqlalchemy import create_engine, func, select, text
@@ -59,7 +60,6 @@ from ledger.integrity.leaf import encode_leaf, stream_text
 from ledger.integrity.log import TreeHead
 from ledger.service.application import QPLedger
 
-SCHEME = "qp-2013-14"
 TOPIC = "ledger.domain.record:CCGPremiumRecord.MeasureSubmitted"
 
 
@@ -72,19 +72,6 @@ class PlainRecorder(LedgerRecorder):
 
 class PlainFactory(Factory):
     application_recorder_class = PlainRecorder
-
-
-def command(ccg: str, i: int) -> dict[str, object]:
-    return {
-        "type": "measure_submitted",
-        "ccg": ccg,
-        "scheme": SCHEME,
-        "measure": "avoidable-emergency-admissions",
-        "criterion": "admissions-rate",
-        "period": "2013-14-Q1",
-        "value": 1000 + i,
-        "reason": "bench",
-    }
 
 
 # -- databases ------------------------------------------------------------------------

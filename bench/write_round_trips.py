@@ -26,25 +26,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from _common import measure_command as command
 from _common import scratch_postgres, server_url
 from sqlalchemy import event
 
 from ledger.service.application import QPLedger
-
-SCHEME = "qp-2013-14"
-
-
-def command(ccg: str, i: int) -> dict[str, object]:
-    return {
-        "type": "measure_submitted",
-        "ccg": ccg,
-        "scheme": SCHEME,
-        "measure": "avoidable-emergency-admissions",
-        "criterion": "admissions-rate",
-        "period": "2013-14-Q1",
-        "value": 1000 + i,
-        "reason": "bench",
-    }
 
 
 @contextmanager
