@@ -22,6 +22,7 @@ from ledger.config import (
     DEFAULT_WORKERS,
     HOST,
     PORT,
+    READ_DATABASE_URL,
     THREADS,
     WORKERS,
 )
@@ -50,6 +51,13 @@ SETTINGS: tuple[Setting, ...] = (
         DEFAULT_DATABASE_URL,
         str,
         "Where the ledger, its indexes and the API tokens are stored.",
+    ),
+    Setting(
+        READ_DATABASE_URL,
+        None,
+        str,
+        "Where the reports and the console's report pages read the read models "
+        "(e.g. a streaming replica); unset: the database URL.",
     ),
     Setting(
         MAX_BODY_BYTES,

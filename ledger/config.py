@@ -10,6 +10,9 @@ import os
 #: The embedded default: a SQLite file in the working directory, zero set-up.
 DEFAULT_DATABASE_URL = "sqlite:///qp-ledger.db"
 DATABASE_URL = "QP_LEDGER_DATABASE_URL"
+#: Where the API's reports read the read models (unset: DATABASE_URL), so they
+#: can be served by a streaming replica while writes stay on the primary.
+READ_DATABASE_URL = "QP_LEDGER_READ_DATABASE_URL"
 
 
 def database_url_from_env() -> str | None:

@@ -10,8 +10,11 @@ waits briefly for the read models to apply it, or answers 503 with
 
 Wiring (``api/app.py``): register ``blp``; the read side is
 ``current_app.extensions["qp_ledger_reports"]`` (a ``ReadModels``), made on
-first use from the ledger's database URL if the app did not set one. Every
-view declares the ``read-reports`` action for ``api.auth``.
+first use from ``QP_LEDGER_READ_DATABASE_URL`` (a streaming replica, say), else
+the ledger's database URL, if the app did not set one. Only the read models
+are read there: the log head a ``min_position`` is checked against comes from
+the ledger's own database, since a lagging replica must make the request wait,
+not refuse it. Every view declares the ``read-reports`` action for ``api.auth``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from api.jsonio import Blueprint
 from api.problems import Problem
 from api.schemas import reports as rs
 from api.schemas.parameters import PROJECTION_POSITION, header
-from ledger.config import DATABASE_URL
+from ledger.config import DATABASE_URL, READ_DATABASE_URL
 from ledger.domain.ccgs import get_ccg
 from ledger.projections import Page, ReadModelNotReady, ReadModels, projection_lag
 from ledger.projections.read import MAX_PAGE_SIZE
@@ -130,16 +133,28 @@ def _link(page: int) -> str:
 
 
 def read_models() -> ReadModels:
-    """The app's read side (made on first use from the ledger's database URL)."""
+    """The app's read side (made on first use from the read URL, else the ledger's)."""
     found: ReadModels | None = current_app.extensions.get("qp_ledger_reports")
     if found is None:
         with _lock:
             found = current_app.extensions.get("qp_ledger_reports")
             if found is None:
                 ledger = current_app.extensions.get("qp_ledger")
-                url = getattr(ledger, "database_url", None) or current_app.config[DATABASE_URL]
+                url = (
+                    current_app.config.get(READ_DATABASE_URL)
+                    or getattr(ledger, "database_url", None)
+                    or current_app.config[DATABASE_URL]
+                )
                 found = current_app.extensions["qp_ledger_reports"] = ReadModels(url)
     return found
+
+
+def _log_head(models: ReadModels) -> int:
+    """The log's last position, from the database writes go to when reports read elsewhere."""
+    ledger = current_app.extensions.get("qp_ledger")
+    if current_app.config.get(READ_DATABASE_URL) and ledger is not None:
+        return int(ledger.max_position())
+    return models.head()
 
 
 def _wait_seconds() -> float:
@@ -154,7 +169,7 @@ def reading(names: Sequence[str], min_position: int | None, query: Callable[[], 
     models = read_models()
     try:
         if min_position is not None:
-            head = models.head()
+            head = _log_head(models)
             if min_position > head:
                 # No write has been acknowledged at that position: waiting cannot help.
                 raise Problem(
