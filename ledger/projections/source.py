@@ -78,6 +78,11 @@ class PromptSubscription(SQLAlchemySubscription):
     ``select()``, so a notification can wait up to 100 ms before the pull loop
     hears of it; here the listener blocks in ``select()`` instead (waking every
     250 ms only to notice a stop). Other drivers keep the library's loop.
+
+    It also closes the library's start-up gap: the pull thread's first SELECT
+    and the listener's LISTEN race, so events committed between them were
+    missed until some later write's NOTIFY (a projector idle after the last
+    write never caught up). Pulling once after LISTEN closes it.
     """
 
     def _listen(self) -> None:
@@ -91,6 +96,10 @@ class PromptSubscription(SQLAlchemySubscription):
                 raw = sa_conn.connection
                 cursor = raw.cursor()
                 cursor.execute(f"LISTEN {self._recorder.channel_name};")
+                # The pull loop's first SELECT ran before this LISTEN (both threads
+                # start together): an event committed in between sent its NOTIFY to
+                # nobody and would wait for the next write. Pull once more now.
+                self._has_been_notified.set()
                 while not self._has_been_stopped and not self._thread_error:
                     if select.select([raw], [], [], 0.25)[0]:
                         raw.poll()
