@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import Column, MetaData, String, Table, create_engine, select, update
 from sqlalchemy.engine import Engine
 
@@ -35,6 +39,13 @@ ORG_ROLES: dict[str, str] = {"ccg": "a CCG ODS code", "area-team": "an area team
 TOKEN_PREFIX = "qpl_"
 
 TOKENS_TABLE = "qp_ledger_api_tokens"
+#: How long a process trusts a token it has verified before asking the database
+#: again: the bound on how late a revocation made by another process (``qp-ledger
+#: tokens revoke``) reaches a running server (docs/security.md). The process that
+#: revokes forgets the token at once.
+VERIFIED_SECONDS = 5.0
+#: Verified tokens kept per process (only active tokens are kept, never a refusal).
+VERIFIED_TOKENS = 1024
 
 
 def tokens_table(metadata: MetaData | None = None) -> Table:
@@ -109,7 +120,14 @@ def _now() -> str:
 class TokenStore:
     """Create, check, list and revoke API tokens in the ledger's database."""
 
-    def __init__(self, database_url: str | None = None, *, engine: Engine | None = None):
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        engine: Engine | None = None,
+        verified_seconds: float = VERIFIED_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._owns_engine = engine is None
         self.engine = engine or create_engine(
             database_url or database_url_from_env() or DEFAULT_DATABASE_URL,
@@ -117,6 +135,17 @@ class TokenStore:
         )
         self.table = tokens_table()
         self.table.metadata.create_all(self.engine, checkfirst=True)
+        # Every request authenticates, and the lookup was the largest part of a
+        # kept read (bench/README.md): keep what was verified, keyed by the
+        # token's hash (the plaintext is never kept), for ``verified_seconds``.
+        self._verified: TTLCache[str, Token] | None = (
+            TTLCache(VERIFIED_TOKENS, verified_seconds, timer=clock)
+            if verified_seconds > 0
+            else None
+        )
+        self._verified_lock = threading.Lock()
+        # Raised by each revocation, so a lookup that raced one is not kept.
+        self._revocations = 0
 
     def close(self) -> None:
         if self._owns_engine:
@@ -136,19 +165,32 @@ class TokenStore:
         return token, plaintext
 
     def authenticate(self, plaintext: str) -> Token | None:
-        """The active token with this plaintext, or None (unknown or revoked)."""
+        """The active token with this plaintext, or None (unknown or revoked).
+
+        A token verified here in the last ``verified_seconds`` is not looked up
+        again; one revoked by another process is refused within that time.
+        """
         if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
             return None
+        digest = hash_token(plaintext)
+        verified, revocations = self._verified, 0
+        if verified is not None:
+            with self._verified_lock:
+                kept = verified.get(digest)
+                revocations = self._revocations
+            if kept is not None:
+                return kept
         t = self.table
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(select(t).where(t.c.token_sha256 == hash_token(plaintext)))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(select(t).where(t.c.token_sha256 == digest)).mappings().first()
         if row is None or row["revoked_at"] is not None:
             return None
-        return self._token(row)
+        token = self._token(row)
+        if verified is not None:
+            with self._verified_lock:
+                if self._revocations == revocations:
+                    verified[digest] = token
+        return token
 
     def list(self) -> list[Token]:
         with self.engine.connect() as conn:
@@ -165,9 +207,20 @@ class TokenStore:
                 .values(revoked_at=_now())
             )
             row = conn.execute(select(t).where(t.c.id == token_id)).mappings().first()
+        self._forget(token_id)
         if row is None:
             raise NotFound(f"no token with id {token_id!r}", field="id")
         return self._token(row)
+
+    def _forget(self, token_id: str) -> None:
+        """This process refuses a token it revoked from its next request on."""
+        if self._verified is None:
+            return
+        with self._verified_lock:
+            self._revocations += 1
+            for digest, token in list(self._verified.items()):
+                if token.id == token_id:
+                    self._verified.pop(digest, None)
 
     @staticmethod
     def _token(row: Any) -> Token:

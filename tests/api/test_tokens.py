@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from ledger.adapters.tokens import TokenStore
+from ledger.adapters.tokens import VERIFIED_SECONDS, TokenStore
 from ledger.cli.main import main
 from ledger.domain.errors import InvalidCommand, NotFound
 
@@ -102,3 +102,21 @@ def test_cli_create_list_revoke(sqlite_url) -> None:
     # An unknown CCG is refused (exit 1), as by every command (docs/cli.md).
     assert bad.exit_code == 1 and "unknown CCG" in bad.stderr
     assert runner.invoke(main, ["tokens", "create", "--role", "root", *db]).exit_code == 2
+
+
+def test_a_verified_token_is_kept_briefly_and_a_revocation_elsewhere_ends_it(
+    database_url,
+) -> None:
+    now = [0.0]
+    serving = TokenStore(database_url, clock=lambda: now[0])  # a serve process
+    token, plaintext = serving.create("board")
+    assert serving.authenticate(plaintext) == token
+    TokenStore(database_url).revoke(token.id)  # `qp-ledger tokens revoke`: another process
+    now[0] = VERIFIED_SECONDS + 0.001
+    assert serving.authenticate(plaintext) is None
+    assert serving.authenticate("qpl_unknown") is None  # refusals are asked again, never kept
+    later, late_plaintext = TokenStore(database_url).create("auditor")
+    assert serving.authenticate(late_plaintext) == later
+    serving.revoke(later.id)  # the revoking process itself refuses it at once
+    assert serving.authenticate(late_plaintext) is None
+    serving.close()
