@@ -7,10 +7,13 @@ before T, and every replay is a replay at a position.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
+from ledger.adapters.log_head import head_reader
 from ledger.domain.clock import parse_instant, to_us, us_to_iso
 from ledger.domain.errors import InvalidCommand
 from ledger.domain.facts import Facts
@@ -74,8 +77,12 @@ class Replay(LedgerCore):
         head = self._head()
         return head, (us_to_iso(self._recorded_us(head)) if head else None)
 
+    @cached_property
+    def _read_head(self) -> Callable[[], int]:
+        return head_reader(self.log_store)
+
     def _head(self) -> int:
-        head = self.max_position()
+        head = self._read_head()
         cache = self.decision_cache
         if head > cache.known_head()[0]:
             recorded = self.log_store.recorded_us(head)
