@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import flask_smorest
+import marshmallow as ma
 from flask.json.provider import DefaultJSONProvider
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -74,7 +75,31 @@ class ExactJSONProvider(DefaultJSONProvider):
         return loads_exact(s)
 
 
-class ExactParser(FlaskParser):
+class KeptSchemas(FlaskParser):
+    """webargs' parser, with one instance of each schema class for all requests.
+
+    webargs instantiates a schema class on every request; building a schema
+    (deep-copying its declared fields) cost more than parsing the query of a
+    read the server already had the answer to. The API's schemas keep no
+    per-request state (their hooks only check and reshape what they are
+    given), so one instance serves every thread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept: dict[type[ma.Schema], ma.Schema] = {}
+
+    def _get_schema(self, argmap: Any, req: Any) -> ma.Schema:
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            schema = self._kept.get(argmap)
+            if schema is None:  # two threads may both build one: either will do
+                schema = self._kept.setdefault(argmap, argmap())
+            return schema
+        found: ma.Schema = super()._get_schema(argmap, req)
+        return found
+
+
+class ExactParser(KeptSchemas):
     """webargs parser whose JSON bodies keep numbers exact and report bad JSON as problems."""
 
     def _raw_load_json(self, req: Any) -> Any:

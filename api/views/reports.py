@@ -34,7 +34,7 @@ from flask_smorest.pagination import PaginationParameters
 
 from api.auth import allow
 from api.csvio import CSV_MIMETYPE, csv_response, wants_csv
-from api.jsonio import Blueprint
+from api.jsonio import Blueprint, KeptSchemas
 from api.problems import Problem
 from api.schemas import reports as rs
 from api.schemas.parameters import PROJECTION_POSITION, header
@@ -90,6 +90,7 @@ class ReportBlueprint(Blueprint):
     """
 
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": MAX_PAGE_SIZE}
+    PAGINATION_ARGUMENTS_PARSER = KeptSchemas()
 
     def _set_pagination_metadata(
         self, page_params: PaginationParameters, result: Any, headers: Any

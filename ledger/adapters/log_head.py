@@ -1,27 +1,65 @@
-"""The log's head for "now" reads, in one database round trip on PostgreSQL.
+"""Single-statement reads in one database round trip on PostgreSQL, and the log's head.
 
 Every read of a decision "now" asks where the log ends (one index lookup),
-because a write acknowledged by another process must be in the answer. Through
-SQLAlchemy on psycopg2 that lookup is three round trips: the driver's implicit
-``BEGIN``, the ``SELECT`` and the pool's ``ROLLBACK`` when the connection goes
-back. A single-statement read needs no transaction, so here it runs on a
-pooled connection switched to autocommit for that one statement (the switch is
-the driver's own flag, no round trip), which is one round trip.
+because a write acknowledged by another process must be in the answer; every
+report asks where its read model stands. Through SQLAlchemy on psycopg2 such
+a lookup is three round trips: the driver's implicit ``BEGIN``, the
+``SELECT`` and the pool's ``ROLLBACK`` (or ``COMMIT``) when the connection
+goes back. One statement sees one snapshot and needs no transaction, so
+:class:`OneRoundTrip` runs it on a pooled connection switched to autocommit for
+that statement (the switch is the driver's own flag, no round trip): one
+round trip.
 
-Any driver error falls back to the store's own ``head`` (a fresh pooled
+Any driver error falls back to the caller's own query (a fresh pooled
 connection, and SQLAlchemy's errors, which the API turns into 503), so a
 connection the server dropped costs one retry, never a wrong answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql import Select
 
 from ledger.adapters.port import LedgerStore
+
+Row = Sequence[Any] | None
+
+
+class OneRoundTrip:
+    """One SELECT, compiled once, whose first row is read in one round trip on psycopg2.
+
+    ``fallback`` (the same query through SQLAlchemy) answers on any other
+    driver and whenever the fast path fails.
+    """
+
+    def __init__(self, engine: Engine, statement: Select[Any]) -> None:
+        self.engine, self.statement = engine, statement
+        self.fast = engine.dialect.driver == "psycopg2"
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql, self.params = str(compiled), dict(compiled.params)
+
+    def first(self, fallback: Callable[[], Row], **params: Any) -> Row:
+        if not self.fast:
+            return fallback()
+        pooled: Any = self.engine.raw_connection()
+        try:
+            connection = pooled.driver_connection
+            try:
+                connection.autocommit = True
+                with connection.cursor() as cursor:
+                    cursor.execute(self.sql, {**self.params, **params})
+                    row: Row = cursor.fetchone()
+                connection.autocommit = False
+            except Exception:
+                pooled.invalidate()  # whatever state it is in, it is not reused
+                return fallback()
+        finally:
+            pooled.close()
+        return row
 
 
 def head_reader(store: LedgerStore) -> Callable[[], int]:
@@ -31,24 +69,11 @@ def head_reader(store: LedgerStore) -> Callable[[], int]:
     index = getattr(store, "index", None)
     if not isinstance(engine, Engine) or index is None or engine.dialect.driver != "psycopg2":
         return store.head
-    sql = str(select(func.max(index.c.position)).compile(dialect=engine.dialect))
+    query = OneRoundTrip(engine, select(func.max(index.c.position)))
     fallback = store.head
 
     def head() -> int:
-        pooled: Any = engine.raw_connection()
-        try:
-            connection = pooled.driver_connection
-            try:
-                connection.autocommit = True
-                with connection.cursor() as cursor:
-                    cursor.execute(sql)
-                    row = cursor.fetchone()
-                connection.autocommit = False
-            except Exception:
-                pooled.invalidate()  # whatever state it is in, it is not reused
-                return fallback()
-        finally:
-            pooled.close()
-        return int(row[0] or 0)
+        row = query.first(lambda: (fallback(),))
+        return int(row[0] or 0) if row else 0
 
     return head

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Table, func, inspect, select
+from sqlalchemy import Table, bindparam, func, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
+from ledger.adapters.log_head import OneRoundTrip
 from ledger.adapters.recorder import index_table
 from ledger.config import DEFAULT_DATABASE_URL, database_url_from_env
 from ledger.domain.clock import us_to_iso
@@ -83,6 +84,16 @@ class ReadModels:
     ) -> None:
         url = database_url or database_url_from_env() or DEFAULT_DATABASE_URL
         self.db = db or ReadModelDatabase(url)
+        c, t = self.db.catalog, self.db.tracking
+        joined = c.outerjoin(
+            t, (t.c.projection == c.c.projection) & (t.c.generation == c.c.generation)
+        )
+        self._stands = OneRoundTrip(
+            self.db.engine,
+            select(c.c.generation, t.c.notification_id)
+            .select_from(joined)
+            .where(c.c.projection == bindparam("name")),
+        )
         self.index = index_table(application_name.lower() + "_events")
 
     def close(self) -> None:
@@ -128,7 +139,8 @@ class ReadModels:
     def stands(self, name: str) -> tuple[int, int]:
         """The read model's active generation and the log position it has applied.
 
-        One query. Its tables change only with this pair (the projector moves the
+        One query, in one round trip on PostgreSQL (``OneRoundTrip``: every report
+        asks it). Its tables change only with this pair (the projector moves the
         position in the transaction that writes them), so a reader may keep what
         it built from them under the pair: the reporting API keeps its bodies so.
         """
@@ -136,16 +148,13 @@ class ReadModels:
             raise ReadModelNotReady(
                 f"the {name} read model has not been built yet: run `qp-ledger project`"
             )
-        c, t = self.db.catalog, self.db.tracking
-        joined = c.outerjoin(
-            t, (t.c.projection == c.c.projection) & (t.c.generation == c.c.generation)
-        )
-        with self.db.read() as conn:
-            row = conn.execute(
-                select(c.c.generation, t.c.notification_id)
-                .select_from(joined)
-                .where(c.c.projection == name)
-            ).first()
+        query = self._stands
+
+        def fallback() -> Any:
+            with self.db.read() as conn:
+                return conn.execute(query.statement, {"name": name}).first()
+
+        row = query.first(fallback, name=name)
         if row is None:
             raise ReadModelNotReady(
                 f"the {name} read model has not been built yet: run `qp-ledger project`"
