@@ -17,7 +17,9 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import BindParameter
 
 from ledger.domain.errors import LedgerError
 
@@ -54,9 +56,56 @@ def checked_stream_version(
     last_event = select(func.max(ev.id)).scalar_subquery()
     last_indexed = (select(idx.position).where(idx.position == last_event)).scalar_subquery()
     with recorder._connect() as conn:
-        event_position, index_position, next_position, last, last_indexed_at = conn.execute(
-            select(event_at, indexed_at, next_at, last_event, last_indexed)
-        ).one()
+        found = conn.execute(select(event_at, indexed_at, next_at, last_event, last_indexed)).one()
+    return judged(recorder, oid, position, version, *found)
+
+
+def guarded_version_statement(recorder: Any) -> Select[Any]:
+    """The index lookup of ``stream_version_at`` and every check above, as one statement.
+
+    Bind parameters: ``stream`` (the stream id as text, as in the index),
+    ``uuid`` (the same, for the events table) and ``position``. Its row is the
+    index's version (None: no row) followed by :func:`judged`'s arguments.
+    """
+    ev, idx = recorder.events_record_cls.__table__.c, recorder.index.c
+    stream: BindParameter[str] = bindparam("stream")
+    position: BindParameter[int] = bindparam("position")
+    oid: BindParameter[Any] = bindparam("uuid", type_=ev.originator_id.type)
+    version = (
+        select(idx.originator_version)
+        .where(idx.originator_id == stream, idx.position <= position)
+        .order_by(idx.position.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    current = func.coalesce(version, 0)
+    event_at = (
+        select(ev.id).where(ev.originator_id == oid, ev.originator_version == current)
+    ).scalar_subquery()
+    indexed_at = (
+        select(idx.position).where(idx.originator_id == stream, idx.originator_version == current)
+    ).scalar_subquery()
+    next_at = (
+        select(ev.id).where(ev.originator_id == oid, ev.originator_version == current + 1)
+    ).scalar_subquery()
+    last_event = select(func.max(ev.id)).scalar_subquery()
+    last_indexed = (select(idx.position).where(idx.position == last_event)).scalar_subquery()
+    return select(version, event_at, indexed_at, next_at, last_event, last_indexed)
+
+
+def judged(
+    recorder: Any,
+    oid: UUID,
+    position: int,
+    version: int | None,
+    event_position: int | None,
+    index_position: int | None,
+    next_position: int | None,
+    last: int | None,
+    last_indexed_at: int | None,
+) -> int | None:
+    """``version`` if what the events table says agrees with it; IndexTampered otherwise."""
+    current = 0 if version is None else int(version)
     problem = None
     if last is not None and position > last:
         problem = (

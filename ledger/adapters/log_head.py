@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
+from ledger.adapters.index_guard import guarded_version_statement, judged
 from ledger.adapters.port import LedgerStore
 
 Row = Sequence[Any] | None
@@ -77,3 +79,27 @@ def head_reader(store: LedgerStore) -> Callable[[], int]:
         return int(row[0] or 0) if row else 0
 
     return head
+
+
+def version_reader(store: LedgerStore) -> Callable[[str, int], int | None]:
+    """``store.stream_version_at``, its index guard included, in one round trip on PostgreSQL.
+
+    The store asks the index, then the events table (ledger/adapters/index_guard.py):
+    two statements, six round trips. Here both are one statement, so they also
+    see one snapshot; the verdict on what it finds is the guard's own.
+    """
+    datastore = getattr(store, "datastore", None)
+    engine = getattr(datastore, "engine", None)
+    if not isinstance(engine, Engine) or engine.dialect.driver != "psycopg2":
+        return store.stream_version_at
+    query = OneRoundTrip(engine, guarded_version_statement(store))
+
+    def version_at(originator_id: str, position: int) -> int | None:
+        oid = UUID(str(originator_id))
+        row = query.first(lambda: None, stream=str(oid), uuid=str(oid), position=position)
+        if row is None:  # the fast path failed: the store's own two statements
+            return store.stream_version_at(originator_id, position)
+        version, *found = row
+        return judged(store, oid, position, version, *found)
+
+    return version_at

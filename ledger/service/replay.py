@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from ledger.adapters.log_head import head_reader
+from ledger.adapters.log_head import head_reader, version_reader
 from ledger.domain.clock import parse_instant, to_us, us_to_iso
 from ledger.domain.errors import InvalidCommand
 from ledger.domain.facts import Facts
@@ -81,6 +81,10 @@ class Replay(LedgerCore):
     def _read_head(self) -> Callable[[], int]:
         return head_reader(self.log_store)
 
+    @cached_property
+    def _read_version(self) -> Callable[[str, int], int | None]:
+        return version_reader(self.log_store)
+
     def _head(self) -> int:
         head = self._read_head()
         cache = self.decision_cache
@@ -129,7 +133,7 @@ class Replay(LedgerCore):
         versions = self.decision_cache.versions
         found = versions.get((oid, position))
         if found is None:
-            version = self.log_store.stream_version_at(oid, position) or 0
+            version = self._read_version(oid, position) or 0
             found = (version,)
             if position <= self.decision_cache.known_head()[0]:
                 versions.put((oid, position), found)

@@ -1,17 +1,21 @@
-"""The log's head for "now" reads (ledger/adapters/log_head.py): one round trip, same answer.
+"""One-round-trip reads (ledger/adapters/log_head.py): the log head and a stream's version.
 
-On PostgreSQL the head is read on a pooled connection in autocommit; it must
-answer exactly what the store's own query answers, after every write, and a
-connection the server has dropped must not turn into a wrong head or a raw
-driver error.
+On PostgreSQL they are read on a pooled connection in autocommit; they must
+answer exactly what the store's own queries answer, after every write (a
+tampered index refused alike), and a connection the server has dropped must
+not turn into a wrong head or a raw driver error.
 """
 
 from __future__ import annotations
 
 import psycopg2
+import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from ledger.adapters.log_head import head_reader
+from ledger.adapters.index_guard import IndexTampered
+from ledger.adapters.log_head import head_reader, version_reader
+from ledger.domain.record import stream_id
 from ledger.service.application import QPLedger
 
 SCHEME = "qp-2013-14"
@@ -69,4 +73,43 @@ def test_sqlite_and_memory_use_the_stores_own_query(sqlite_url: str) -> None:
     for url in (sqlite_url, "memory:"):
         ledger = QPLedger(url)
         assert head_reader(ledger.log_store) == ledger.log_store.head
+        ledger.close()
+
+
+def test_the_stream_version_and_its_index_guard_agree_with_the_stores(ledger: QPLedger) -> None:
+    receipts = [
+        ledger.execute(population(ccg, 400_000 + i))
+        for i, ccg in enumerate(["06F", "00C", "06F", "00C", "06F"])
+    ]
+    version_at = version_reader(ledger.log_store)
+    for ccg in ("06F", "00C", "00D"):
+        oid = str(stream_id(ccg, SCHEME))
+        for position in range(0, receipts[-1].position + 1):
+            expected = ledger.log_store.stream_version_at(oid, position)
+            assert version_at(oid, position) == expected, (ccg, position)
+
+
+def test_a_moved_index_row_is_refused_by_the_one_statement_read_too(postgres_url: str) -> None:
+    ledger = QPLedger(postgres_url)
+    try:
+        first = ledger.execute(population("06F", 400_000))
+        moved = ledger.execute(population("06F", 400_001)).position
+        ledger.execute(population("06F", 400_002))
+        version_at = version_reader(ledger.log_store)
+        assert version_at is not ledger.log_store.stream_version_at
+        oid = str(stream_id("06F", SCHEME))
+        for position in (first.position, moved):
+            assert version_at(oid, position) == ledger.log_store.stream_version_at(oid, position)
+        engine = create_engine(postgres_url)
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE qpledger_event_index SET originator_id = :other WHERE position = :p"),
+                {"other": "00000000-0000-0000-0000-000000000000", "p": moved},
+            )
+        engine.dispose()
+        for read in (version_at, ledger.log_store.stream_version_at):
+            with pytest.raises(IndexTampered) as refused:
+                read(oid, moved)
+            assert "has no index row" in str(refused.value) or str(moved) in str(refused.value)
+    finally:
         ledger.close()
