@@ -75,7 +75,16 @@ def _swagger_ui_asset(filename: str) -> Response:
 def build_app(config: Mapping[str, Any] | None = None, *, ledger: QPLedger | None = None) -> Flask:
     """Build the API. ``config`` overrides the environment; ``ledger`` an already open one."""
     from api import console
-    from api.views import commands, determinations, health, integrity, records, reference, reports
+    from api.views import (
+        commands,
+        determinations,
+        erasures,
+        health,
+        integrity,
+        records,
+        reference,
+        reports,
+    )
 
     app = Flask("api")
     app.json = ExactJSONProvider(app)
@@ -138,6 +147,7 @@ def build_app(config: Mapping[str, Any] | None = None, *, ledger: QPLedger | Non
         determinations.scheme_blp,
         integrity.blp,
         reports.blp,
+        erasures.blp,
     ):
         api.register_blueprint(blueprint)
     console.init_app(app)

@@ -73,10 +73,12 @@ DETERMINATIONS: dict[str, tuple[str, ...]] = {
     "read-determinations": ("ccg", "board", "auditor"),
     # Reporters see how many appeals there are, never who appealed or why.
     "read-appeal-counts": ("board", "auditor", "reporter"),
+    # Erasing a person's words from an event (UK GDPR): the Board alone (api/views/erasures.py).
+    "erase-text": ("board",),
 }
 #: Actions that take a JSON body: 415 for any other content type, before parsing.
 WITH_BODY = frozenset(
-    {"write", "issue-decisions", "determine-appeal", "lodge-appeal", "add-evidence"}
+    {"write", "issue-decisions", "determine-appeal", "lodge-appeal", "add-evidence", "erase-text"}
 )
 #: How a refusal names an action ("A reporter token may not ...").
 ACTION_WORDS: dict[str, str] = {
@@ -89,6 +91,7 @@ ACTION_WORDS: dict[str, str] = {
     "add-evidence": "add evidence to appeals",
     "read-determinations": "read issued decisions and appeals",
     "read-appeal-counts": "read appeal counts",
+    "erase-text": "erase an event's words",
     "read-log": "read the log's checkpoints and proofs",
     "read-log-events": "read the log's leaves and inclusion proofs",
 }

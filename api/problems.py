@@ -33,6 +33,7 @@ from ledger.domain.errors import (
     UnknownScheme,
 )
 from ledger.integrity.signed_head import SigningRefused
+from ledger.service.erasure import SealedTextMissing
 
 PROBLEM_MIMETYPE = "application/problem+json"
 #: Problem types are URNs: stable identifiers, documented in docs/api.md, not web pages.
@@ -56,6 +57,8 @@ LEDGER_STATUS: dict[type[LedgerError], int] = {
     SigningRefused: 503,
     # The index was changed outside the ledger: no decision is made from it.
     IndexTampered: 500,
+    # An event's sealed words are gone with no erasure recorded: changed outside the ledger.
+    SealedTextMissing: 500,
 }
 
 TITLES: dict[str, str] = {
@@ -64,6 +67,7 @@ TITLES: dict[str, str] = {
     "signing-key-unavailable": "The checkpoint signing key cannot be used",
     "damaged-event": "The stored event was changed outside the ledger",
     "tampered-index": "The log's index was changed outside the ledger",
+    "tampered-sealed-text": "An event's stored words were removed outside the ledger",
     "invalid-command": "The command is not valid",
     "unknown-ccg": "Unknown CCG",
     "unknown-scheme": "Unknown scheme",

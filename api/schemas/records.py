@@ -43,6 +43,25 @@ class CaseLine(Document):
     events = event_refs()
 
 
+class Erased(Document):
+    """How a field's words were erased (POST /erasures): by whom, when, why."""
+
+    by = fields.String(required=True)
+    at = fields.String(required=True, metadata={"format": "date-time"})
+    why = fields.String(required=True)
+
+
+def erased_fields() -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(Erased),
+        metadata={
+            "description": "Only on an event some of whose words were erased: field -> "
+            "how (its value above is then null). The event's proofs are unchanged."
+        },
+    )
+
+
 class CaseEvent(Document):
     position = fields.Integer(required=True)
     recorded_at = fields.String(required=True, metadata={"format": "date-time"})
@@ -52,6 +71,7 @@ class CaseEvent(Document):
     actor = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
     fields_ = fields.Dict(data_key="fields", attribute="fields")
+    erased = erased_fields()
 
 
 class HCAICaseStory(Document):
@@ -176,6 +196,7 @@ class HistoryEvent(Document):
         required=True,
         metadata={"description": "The event's own fields, numbers exact."},
     )
+    erased = erased_fields()
 
 
 class HistoryPage(RecordDocument):

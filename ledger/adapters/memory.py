@@ -27,6 +27,7 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Store
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
 from ledger.adapters.recorder import now_us
+from ledger.adapters.sealing import sealed_rows, unsealed
 from ledger.integrity.leaf import encode_leaf, stream_text
 from ledger.integrity.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 
@@ -45,6 +46,7 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
         self._stream_versions: dict[str, list[int]] = defaultdict(list)
         self._located: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
         self._keyed: dict[tuple[str, str], dict[str, Any]] = {}
+        self._sealed: dict[tuple[str, int, str], dict[str, Any]] = {}
         self._edge = CompactRange()
         self._roots = [EMPTY_ROOT]  # by tree size
         self._chain: dict[str, bytes] = {}  # each stream's last leaf hash
@@ -52,8 +54,18 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
 
     # -- writing (under the POPO recorder's lock) ----------------------------------
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Keep the events without their sealed words; the words go to their own table."""
+        kwargs["sealed"] = sealed_rows(stored_events)
+        return super().insert_events([unsealed(e) for e in stored_events], **kwargs)
+
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
+        erase = kwargs.get("erase")
+        if erase is not None and _sealed_key(erase) not in self._sealed:
+            raise IntegrityError(f"the {erase['field']} of event {erase['event_id']} is not stored")
         retry = kwargs.get("idempotency")
         if retry is not None and (retry["actor"], retry["key"]) in self._keyed:
             raise IntegrityError(f"Idempotency-Key {retry['key']!r} is already stored")
@@ -96,6 +108,11 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
                 "position": positions[-1],
                 "recorded_us": written[positions[-1]],
             }
+        for row in kwargs.get("sealed", ()):
+            self._sealed[_sealed_key(row)] = row
+        erase = kwargs.get("erase")
+        if erase is not None:
+            del self._sealed[_sealed_key(erase)]
         return positions
 
     # -- reads ---------------------------------------------------------------------
@@ -143,6 +160,25 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
         with self._database_lock:
             return self._keyed.get((actor, key))
 
+    def sealed_texts(self, originator_id: str, first: int, last: int) -> dict[tuple[int, str], str]:
+        with self._database_lock:
+            return {
+                (v, f): row["text"]
+                for (oid, v, f), row in self._sealed.items()
+                if oid == originator_id and first <= v <= last
+            }
+
+    def sealed_field(self, event_id: str, field: str) -> Mapping[str, Any] | None:
+        with self._database_lock:
+            return next(
+                (
+                    row
+                    for row in self._sealed.values()
+                    if row["event_id"] == event_id and row["field"] == field
+                ),
+                None,
+            )
+
     def events_with_topics(
         self, originator_ids: Sequence[UUID], topics: Sequence[str]
     ) -> list[StoredEvent]:
@@ -153,6 +189,10 @@ class MemoryLedgerRecorder(POPOApplicationRecorder):
             for stored in self.select_events(oid)
             if stored.topic in wanted
         ]
+
+
+def _sealed_key(row: Mapping[str, Any]) -> tuple[str, int, str]:
+    return str(row["originator_id"]), int(row["originator_version"]), str(row["field"])
 
 
 class Factory(POPOFactory):

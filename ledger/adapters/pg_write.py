@@ -36,6 +36,15 @@ from sqlalchemy.engine import Dialect
 from ledger.integrity.log import AFTER_ALL, IntegrityLog, write_state_params
 
 _EVENT_COLUMNS = ("id", "originator_id", "originator_version", "topic", "state")
+_SEALED_COLUMNS = (
+    "originator_id",
+    "originator_version",
+    "field",
+    "event_id",
+    "digest",
+    "salt",
+    "text",
+)
 
 
 class PostgresWrite:
@@ -54,6 +63,7 @@ class PostgresWrite:
         self.index = index
         self.integrity = integrity
         self.idempotency = idempotency
+        self.sealed_table = events_table_name.removesuffix("_events") + "_sealed_text"
         #: Compiled read statements by number of streams (1..100): compiling costs CPU.
         self._reads: dict[int, tuple[str, dict[str, Any]]] = {}
 
@@ -131,6 +141,7 @@ class PostgresWrite:
         leaves: Sequence[Mapping[str, Any]],
         nodes: Sequence[Mapping[str, Any]],
         keyed: Sequence[Mapping[str, Any]],
+        sealed: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[str, tuple[Any, ...]]:
         """Statement 2: every row of the write, one INSERT per table, in one statement."""
         r = self  # the tables
@@ -156,6 +167,9 @@ class PostgresWrite:
         if keyed:
             columns = tuple(r.idempotency.c.keys())
             inserts.append(_values(r.idempotency.name, columns, keyed, params))
+        if sealed:
+            # The words of erasable fields (ledger/adapters/sealing.py), beside their events.
+            inserts.append(_values(r.sealed_table, _SEALED_COLUMNS, sealed, params))
         ctes = ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(inserts[:-1]))
         return f"WITH {ctes} {inserts[-1]}", tuple(params)
 

@@ -70,6 +70,18 @@ class LedgerStore(Protocol):
         """The row stored with an earlier keyed write (request digest, version, position)."""
         ...
 
+    def sealed_texts(self, originator_id: str, first: int, last: int) -> dict[tuple[int, str], str]:
+        """The words of a stream's sealed fields, by (version, field), versions first..last."""
+        ...
+
+    def sealed_field(self, event_id: str, field: str) -> Mapping[str, Any] | None:
+        """One event's sealed field (originator_id, originator_version, digest, ...) or None.
+
+        ``insert_events(..., erase=row)`` deletes it in the write's transaction and
+        raises ``IntegrityError`` when it is already gone.
+        """
+        ...
+
     def events_with_topics(
         self, originator_ids: Sequence[UUID], topics: Sequence[str]
     ) -> list[StoredEvent]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -34,12 +34,13 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, CursorResult, Engine, RowMapping
 from sqlalchemy.orm import Session
 
 from ledger.adapters.gc_pause import gc_paused
 from ledger.adapters.index_guard import checked_stream_version
 from ledger.adapters.pg_write import PostgresWrite
+from ledger.adapters.sealing import sealed_rows, sealed_table
 from ledger.integrity.log import stream_list
 from ledger.integrity.store_integration import IntegrityRecorderMixin
 
@@ -93,7 +94,8 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.index = index_table(self.events_table_name)
         self.idempotency = idempotency_table(self.events_table_name)
-        self.tables += [self.index, self.idempotency]
+        self.sealed = sealed_table(self.events_table_name)
+        self.tables += [self.index, self.idempotency, self.sealed]
         #: The ledger's clock (microseconds). Tests may replace it to move time on;
         #: recorded time stays strictly increasing whatever it returns.
         self.clock = now_us
@@ -126,7 +128,9 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
         if stored_events and session.get_bind().dialect.name == "postgresql":
-            return self._insert_postgresql(session, stored_events, kwargs.get("idempotency"))
+            written = self._insert_postgresql(session, stored_events, kwargs.get("idempotency"))
+            self._erase(session, kwargs.get("erase"))
+            return written
         positions = super()._insert_stored_events(session, stored_events, **kwargs)
         if not stored_events:
             return positions
@@ -143,7 +147,26 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
             # Same transaction as the event: a retry finds this row or no event at all.
             # A racing retry with the same key fails on the primary key and rolls back.
             session.execute(self.idempotency.insert(), [self._idempotency_row(retry, rows)])
+        sealed = sealed_rows(stored_events)
+        if sealed:
+            session.execute(self.sealed.insert(), sealed)
+        self._erase(session, kwargs.get("erase"))
         return positions
+
+    def _erase(self, session: Session, erase: Mapping[str, Any] | None) -> None:
+        """Delete one sealed field's words, in the transaction that records the erasure."""
+        if erase is None:
+            return
+        t = self.sealed.c
+        deleted = session.execute(
+            self.sealed.delete().where(
+                t.originator_id == erase["originator_id"],
+                t.originator_version == erase["originator_version"],
+                t.field == erase["field"],
+            )
+        )
+        if cast(CursorResult[Any], deleted).rowcount != 1:
+            raise IntegrityError(f"the {erase['field']} of event {erase['event_id']} is not stored")
 
     def _index_rows(
         self, stored_events: Sequence[StoredEvent], positions: Sequence[int], last: int | None
@@ -209,7 +232,9 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         )
         keyed = [] if retry is None else [self._idempotency_row(retry, rows)]
         conn.exec_driver_sql(
-            *self._pg.insert_all(stored_events, positions, rows, leaves, nodes, keyed)
+            *self._pg.insert_all(
+                stored_events, positions, rows, leaves, nodes, keyed, sealed_rows(stored_events)
+            )
         )
         return positions
 
@@ -301,6 +326,29 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
                 .mappings()
                 .first()
             )
+
+    def sealed_texts(self, originator_id: str, first: int, last: int) -> dict[tuple[int, str], str]:
+        """The stored words of a stream's sealed fields, versions first..last: one query."""
+        t = self.sealed.c
+        with self._connect() as conn:
+            rows = conn.execute(
+                select(t.originator_version, t.field, t.text).where(
+                    t.originator_id == originator_id,
+                    t.originator_version.between(first, last),
+                )
+            ).all()
+        return {(int(v), str(f)): str(text) for v, f, text in rows}
+
+    def sealed_field(self, event_id: str, field: str) -> dict[str, Any] | None:
+        """The sealed-text row of one event's field (None: not stored, or erased)."""
+        t = self.sealed
+        with self._connect() as conn:
+            row = (
+                conn.execute(select(t).where(t.c.event_id == event_id, t.c.field == field))
+                .mappings()
+                .first()
+            )
+        return None if row is None else dict(row)
 
     def events_with_topics(
         self, originator_ids: Sequence[UUID], topics: Sequence[str]

@@ -34,6 +34,7 @@ from ledger.cli.common import (
     scheme_option,
     show,
 )
+from ledger.cli.erase import erase
 from ledger.cli.issuing import COMMANDS as ISSUING
 from ledger.cli.output import render_decision
 from ledger.cli.projections import COMMANDS as PROJECTIONS
@@ -62,7 +63,18 @@ def main() -> None:
     """
 
 
-for _command in (*ISSUING, *APPEALS, tokens, serve, *PROOFS, verify, *PROJECTIONS, bundle, witness):
+for _command in (
+    *ISSUING,
+    *APPEALS,
+    tokens,
+    serve,
+    *PROOFS,
+    verify,
+    *PROJECTIONS,
+    bundle,
+    witness,
+    erase,
+):
     main.add_command(_command)
 
 
@@ -186,6 +198,8 @@ def history(ccg: str, scheme: str, as_json: bool, database_url: str | None) -> N
         else:
             fields = " ".join(f"{k}={v}" for k, v in e["fields"].items())
             reason = f" — {e['reason']}" if e["reason"] else ""
+            for field, how in e.get("erased", {}).items():
+                reason += f" — [{field} erased by {how['by']} at {how['at']}: {how['why']}]"
             click.echo(
                 f"{e['position']:>8}  {e['recorded_at']}  {e['type']:<32} "
                 f"{e['actor'] or '-':<20} {fields}{reason}"

@@ -30,6 +30,7 @@ from ledger.cli.common import (
 from ledger.cli.keys import configured_verifier, given_verifier, key_file_option, origin_option
 from ledger.cli.witness import trusted_witnesses, witness_options
 from ledger.integrity.audit import AuditReport, audit
+from ledger.integrity.audit_sealed import audit_sealed
 from ledger.integrity.audit_tables import audit_tables
 from ledger.integrity.checkpoint import Checkpoint, CheckpointError, verify_checkpoint
 from ledger.integrity.cosignature import verify_cosignatures
@@ -159,10 +160,15 @@ def _audit(ledger: QPLedger, cp: Checkpoint | None) -> tuple[AuditReport, dict[s
             _compare_stored_tree(log, conn, report, extra)
         except Exception as e:
             report.flag(None, None, f"the stored tree cannot be read: {type(e).__name__}: {e}")
+        inputs = audit_inputs(store, ledger.snapshots, ledger.mapper)
         try:  # the index, snapshot and idempotency rows, against the events
-            audit_tables(conn, *audit_inputs(store, ledger.snapshots, ledger.mapper), report=report)
+            audit_tables(conn, *inputs, report=report)
         except Exception as e:
             report.flag(None, None, f"the ledger's tables cannot be read: {type(e).__name__}: {e}")
+        try:  # the words of erasable fields, against the events' digests and the erasures
+            audit_sealed(conn, inputs[0].events, store.sealed, inputs[1], report=report)
+        except Exception as e:
+            report.flag(None, None, f"the sealed words cannot be read: {type(e).__name__}: {e}")
     return report, extra
 
 

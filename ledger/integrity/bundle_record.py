@@ -37,6 +37,7 @@ from ledger.domain.facts import EventRef, Facts
 from ledger.domain.record import EVENT_TYPES, CCGPremiumRecord, event_id
 from ledger.domain.record_facts import facts_from_record, typed_versions
 from ledger.integrity.leaf import LeafEvent
+from ledger.integrity.sealed import SealedTextAsDigest
 
 RECORD_TOPICS = frozenset(get_topic(getattr(CCGPremiumRecord, name)) for name in EVENT_TYPES)
 ISSUE_TOPIC = get_topic(CCGDeterminations.DecisionIssued)  # type: ignore[attr-defined]
@@ -49,7 +50,7 @@ class RecordError(ValueError):
 def _mapper() -> Mapper[UUID]:
     transcoder = JSONTranscoder()
     # As eventsourcing's Application registers them: the ledger stores events this way.
-    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), SealedTextAsDigest()):
         transcoder.register(transcoding)
     return Mapper(transcoder=transcoder)
 

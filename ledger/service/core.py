@@ -17,12 +17,13 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import EventStore
+from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper
 
 from ledger.adapters.index_guard import IndexTampered
 from ledger.adapters.memory import MEMORY_URL
 from ledger.adapters.port import LedgerStore
 from ledger.adapters.recorder import LedgerRecorder
+from ledger.adapters.sealing import SealingMapper
 from ledger.adapters.snapshots import SnapshotStore
 from ledger.config import DEFAULT_DATABASE_URL, database_url_from_env
 from ledger.domain.cases import HCAICase, case_stream_id
@@ -33,6 +34,7 @@ from ledger.domain.errors import InvalidCommand, UnknownCCG
 from ledger.domain.facts import EventRef
 from ledger.domain.record import CCGPremiumRecord, event_id, stream_id
 from ledger.domain.scheme import get_scheme
+from ledger.integrity.sealed import SealedTextAsDigest
 from ledger.service.decision_cache import DecisionCache
 from ledger.service.receipts import Receipt
 
@@ -66,6 +68,16 @@ class LedgerCore(Application[UUID]):
         self._stream_locks: dict[UUID, threading.Lock] = {}
         #: Values of final log positions, kept (ledger/service/decision_cache.py).
         self.decision_cache = DecisionCache()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Erasable words are stored apart from the payload (ledger/adapters/sealing.py)."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=SealingMapper
+        )
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SealedTextAsDigest())
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         recorder = self.factory.aggregate_recorder(purpose="snapshots")

@@ -8,14 +8,14 @@ from typing import Any
 from ledger.domain.cases import CASE_EVENT_TYPES, case_stream_id
 from ledger.domain.errors import NotFound
 from ledger.domain.record import EVENT_TYPES, stream_id
-from ledger.service.core import LedgerCore
+from ledger.service.erasure import Erasure
 from ledger.service.receipts import plain
 
 #: Event attributes that are the envelope, not what the user recorded.
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
-class History(LedgerCore):
+class History(Erasure):
     """A CCG's record and an HCAI case, event by event."""
 
     def history(
@@ -34,7 +34,7 @@ class History(LedgerCore):
         }
         refs = self._refs(oid, typed)
         out = []
-        for e in events:
+        for e, (words, erased) in zip(events, self.unseal(oid, events), strict=True):
             ref = refs[e.originator_version]
             out.append(
                 {
@@ -44,8 +44,9 @@ class History(LedgerCore):
                     "version": e.originator_version,
                     "type": ref.type,
                     "actor": e.__dict__.get("actor"),
-                    "reason": e.__dict__.get("reason"),
+                    "reason": words.get("reason", e.__dict__.get("reason")),
                     "fields": _fields(e),
+                    **({"erased": erased} if erased else {}),
                 }
             )
         return out
@@ -67,6 +68,7 @@ class History(LedgerCore):
         events = list(self.events.get(oid))
         names = {e.originator_version: CASE_EVENT_TYPES[type(e).__name__] for e in events}
         refs = self._refs(oid, names)
+        unsealed = self.unseal(oid, events)
         return {
             "case_id": case.case_id,
             "scheme": scheme,
@@ -86,10 +88,11 @@ class History(LedgerCore):
                     "version": e.originator_version,
                     "type": names[e.originator_version],
                     "actor": e.__dict__.get("actor"),
-                    "reason": e.__dict__.get("reason"),
+                    "reason": words.get("reason", e.__dict__.get("reason")),
                     "fields": _fields(e),
+                    **({"erased": erased} if erased else {}),
                 }
-                for e in events
+                for e, (words, erased) in zip(events, unsealed, strict=True)
             ],
         }
 

@@ -96,6 +96,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", f"/reports/attainment?scheme={SCHEME}"): REPORT_READERS,
     ("GET", "/reports/status"): REPORT_READERS,
     ("GET", "/metrics"): ALL,
+    # Erasing an event's words (issue 11): the Board alone.
+    ("POST", "/erasures"): {"board"},
 }
 
 #: Valid bodies for the issue-6 writes that need nothing made first.
@@ -176,6 +178,10 @@ def arrange(ledger: Any, method: str, path: str) -> tuple[str, dict[str, Any] | 
             ledger.execute(command("population_recorded", **body), actor="board#setup")
         return path, None
     resource = path.rsplit("/", 1)[1]
+    if resource == "erasures":  # an event of 06F with words to erase
+        body = {"population": 449953, "source": "role matrix", "reason": "words to erase"}
+        receipt = ledger.execute(command("population_recorded", **body), actor="board#setup")
+        return path, {"event_id": receipt.event_id, "field": "reason", "why": "role matrix"}
     if resource == "appeals":
         issue_id = desk.issue(CCG, SCHEME, actor="board#setup", force=True)["issue_id"]
         return path, {"issue_id": issue_id, "grounds": "role matrix"}
@@ -226,7 +232,10 @@ def test_role_endpoint_pair(matrix, method: str, path: str, who: str) -> None:
         response = client.get(path, headers=headers(who))
     if allowed:
         assert response.status_code == (201 if method == "POST" else 200), response.json
-        if method == "POST":
+        if method == "POST" and path == "/erasures":
+            assert ledger.max_position() > before
+            assert response.json["event_id"] == body["event_id"]
+        elif method == "POST":
             assert ledger.max_position() > before
             subject = ("ccg", CCG) if "ccg" in response.json else ("scheme", SCHEME)
             assert response.json[subject[0]] == subject[1]
