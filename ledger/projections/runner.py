@@ -14,6 +14,12 @@ another projector got there first, or a rebuild switched generations -- the
 batch writes nothing and the projector resyncs: it re-reads the active
 generation and its position and subscribes again from there.
 
+If the projector is idle while the log holds events the read models use --
+its subscription missed their wake-up (a NOTIFY lost with a connection, or
+one sent before it listened) -- it subscribes again after ``STALL_TIMEOUT``,
+which reads them from its position: a missed notification delays, never
+stalls, a read model.
+
 Positions only advance on events the read models use; when the projector is
 idle and everything up to the log's head is of other kinds (issued
 decisions, appeals), it records the head as its position, so ``lag`` reads 0
@@ -25,6 +31,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -49,6 +56,9 @@ DEFAULT_BATCH_SIZE = 250
 IDLE_INTERVAL = 0.2
 #: Database errors in a row before a projector gives up (it retries with backoff).
 MAX_DB_FAILURES = 6
+#: Seconds a projector stays idle while the log holds events it uses that its
+#: subscription never delivered, before it subscribes again (a lost wake-up).
+STALL_TIMEOUT = 5.0
 _END = object()
 
 
@@ -81,6 +91,7 @@ class Projector:
         building: int | None = None,
         idle_interval: float = IDLE_INTERVAL,
         turn: AbstractContextManager[Any] | None = None,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self.spec: ReadModel = read_model(name)
         self.name = self.spec.name
@@ -88,6 +99,9 @@ class Projector:
         self.db = db
         self.batch_size = batch_size
         self.idle_interval = idle_interval
+        self.stall_timeout = stall_timeout
+        #: Since when (monotonic) events it uses have waited undelivered, if they have.
+        self.stalled_since: float | None = None
         #: The generation a rebuild is filling (None: follow the active one).
         self.building = building
         self.folder = DecisionFolder(ledger, memo)
@@ -123,12 +137,16 @@ class Projector:
         """If nothing the read models use lies between our position and the head, track the head."""
         head = self.ledger.max_position()
         if head <= self.position:
+            self.stalled_since = None
             return False
         pending = self.ledger.recorder.select_notifications(
             start=self.position, limit=1, stop=head, topics=RECORD_TOPICS, inclusive_of_start=False
         )
         if pending:
+            if self.stalled_since is None:
+                self.stalled_since = time.monotonic()
             return False
+        self.stalled_since = None
         with self.view.batch(previous=self.position):
             self.view.insert_tracking(Tracking(self.ledger.name, head))
         self.position = head
@@ -227,13 +245,26 @@ class Projector:
                 while not stop.is_set():
                     items = self._take(inbox)
                     if items:
+                        self.stalled_since = None
                         self.apply(items)
                     else:
                         self.advance_over_other_events()
+                        self._check_stall()
             finally:
                 done.set()
                 subscription.stop()
                 feeder.join()
+
+    def _check_stall(self) -> None:
+        since = self.stalled_since
+        if since is not None and time.monotonic() - since >= self.stall_timeout:
+            self.stalled_since = None
+            log.warning(
+                "%s: events after position %s were never delivered; subscribing again",
+                self.name,
+                self.position,
+            )
+            raise Resubscribe(f"{self.name}: undelivered events after position {self.position}")
 
     def _take(self, inbox: queue.Queue[Any]) -> list[Item]:
         """What is ready now, up to a batch; waits ``idle_interval`` for the first."""

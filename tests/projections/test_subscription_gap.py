@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any
 
+import pytest
+
+from ledger.projections import source
+from ledger.projections.runner import Projector
 from ledger.projections.source import RECORD_TOPICS, PromptSubscription
 from tests.projections.projkit import Harness, demo
 
@@ -60,3 +65,36 @@ def test_a_write_between_the_first_pull_and_listen_is_delivered(pg_harness: Harn
         subscription.stop()
     consumer.join(30)
     assert got == last, f"the event at position {last} was never delivered"
+
+
+class Deaf(PromptSubscription):
+    """A subscription that never hears a NOTIFY (as if each was lost)."""
+
+    def _listen(self) -> None:
+        while not self._has_been_stopped:
+            time.sleep(0.05)
+
+
+def test_a_projector_whose_wake_ups_are_lost_still_catches_up(
+    pg_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(source, "PromptSubscription", Deaf)
+    commands = demo(1)
+    pg_harness.load(commands[:5])
+    projector = Projector("decisions", pg_harness.ledger, pg_harness.db, stall_timeout=0.5)
+    stop = threading.Event()
+    runner = threading.Thread(target=projector.run, args=(stop,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while projector.position < pg_harness.ledger.max_position():
+            assert time.monotonic() < deadline, "the first pull never ran"
+            time.sleep(0.05)
+        head = pg_harness.load(commands[5:12])  # no NOTIFY is ever heard for these
+        while projector.position < head and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        runner.join(30)
+    assert projector.position == head
+    assert projector.stats.conflicts >= 1  # it subscribed again
