@@ -19,6 +19,7 @@ not refuse it. Every view declares the ``read-reports`` action for ``api.auth``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -95,9 +96,7 @@ class ReportBlueprint(Blueprint):
     def _set_pagination_metadata(
         self, page_params: PaginationParameters, result: Any, headers: Any
     ) -> tuple[Any, dict[str, str]]:
-        meta = self._make_pagination_metadata(
-            page_params.page, page_params.page_size, page_params.item_count
-        )
+        meta = _pagination_metadata(page_params.page, page_params.page_size, page_params.item_count)
         headers = dict(headers or {})
         headers[self.PAGINATION_HEADER_NAME] = json.dumps(meta, separators=(",", ":"))
         links = [
@@ -117,6 +116,18 @@ class ReportBlueprint(Blueprint):
                 response["headers"] = {**response.get("headers", {}), **PAGINATION_HEADERS}
         return doc
 
+
+@functools.lru_cache(maxsize=4096)
+def _pagination_metadata(page: int, page_size: int, item_count: int) -> dict[str, int]:
+    """The library's X-Pagination metadata, kept: it builds a schema to dump six integers."""
+    meta: dict[str, int] = ReportBlueprint._make_pagination_metadata(page, page_size, item_count)
+    return meta
+
+
+#: One instance of each row schema (they keep no state between dumps).
+ROWS: dict[type[ma.Schema], ma.Schema] = {
+    row: row() for row in (rs.DecisionRow, rs.TimelineRow, rs.SummaryRow, rs.AttainmentRow)
+}
 
 blp = ReportBlueprint(
     "reports",
@@ -301,7 +312,7 @@ class DecisionsView(MethodView):
         """Each CCG's current decision: filter by scheme, area team, region, status; sort; page."""
         models = read_models()
         return paged("decisions", min_position, pagination_parameters, models.decisions,
-                     rs.DecisionRow(), "decisions", **filters)  # fmt: skip
+                     ROWS[rs.DecisionRow], "decisions", **filters)  # fmt: skip
 
 
 @blp.route("/ccgs/<ccg>/decision", endpoint="ccg-decision")
@@ -342,7 +353,7 @@ class TimelineView(MethodView):
         _known(ccg)
         models = read_models()
         return paged("decisions", min_position, pagination_parameters, models.timeline,
-                     rs.TimelineRow(), f"timeline-{ccg}", ccg, scheme)  # fmt: skip
+                     ROWS[rs.TimelineRow], f"timeline-{ccg}", ccg, scheme)  # fmt: skip
 
 
 @blp.route("/summaries", endpoint="summaries")
@@ -356,7 +367,7 @@ class SummariesView(MethodView):
         models = read_models()
         filename = f"summaries-{filters.get('group_by')}"
         return paged("summaries", min_position, pagination_parameters, models.summaries,
-                     rs.SummaryRow(), filename, **filters)  # fmt: skip
+                     ROWS[rs.SummaryRow], filename, **filters)  # fmt: skip
 
 
 @blp.route("/attainment", endpoint="attainment")
@@ -369,7 +380,7 @@ class AttainmentView(MethodView):
         """Measures and constitution standards: CCGs that met each, did not, or are pending."""
         models = read_models()
         return paged("attainment", min_position, pagination_parameters, models.attainment,
-                     rs.AttainmentRow(), "attainment", **filters)  # fmt: skip
+                     ROWS[rs.AttainmentRow], "attainment", **filters)  # fmt: skip
 
 
 @blp.route("/status", endpoint="status")

@@ -25,7 +25,7 @@ from ledger.adapters.recorder import index_table
 from ledger.config import DEFAULT_DATABASE_URL, database_url_from_env
 from ledger.domain.clock import us_to_iso
 from ledger.domain.errors import InvalidCommand, LedgerError
-from ledger.projections.database import ReadModelDatabase
+from ledger.projections.database import ReadModelDatabase, make_engine
 from ledger.projections.registry import PROJECTIONS, read_model
 
 #: Columns a decisions list may be sorted by (``-name`` for descending).
@@ -88,8 +88,15 @@ class ReadModels:
         joined = c.outerjoin(
             t, (t.c.projection == c.c.projection) & (t.c.generation == c.c.generation)
         )
+        # Every report asks where its read model stands. The read engine pings each
+        # connection it hands out (a round trip, as long as the query itself);
+        # this one does not: a dropped connection fails the one-round-trip read,
+        # which then asks again through the pinged engine (OneRoundTrip's fallback).
+        self._unpinged = (
+            make_engine(self.db.url, ping=False) if self.db.dialect == "postgresql" else None
+        )
         self._stands = OneRoundTrip(
-            self.db.engine,
+            self._unpinged or self.db.engine,
             select(c.c.generation, t.c.notification_id)
             .select_from(joined)
             .where(c.c.projection == bindparam("name")),
@@ -98,6 +105,8 @@ class ReadModels:
 
     def close(self) -> None:
         self.db.dispose()
+        if self._unpinged is not None:
+            self._unpinged.dispose()
 
     # -- positions --------------------------------------------------------------
 

@@ -16,7 +16,9 @@ from sqlalchemy.exc import OperationalError
 from ledger.adapters.index_guard import IndexTampered
 from ledger.adapters.log_head import head_reader, version_reader
 from ledger.domain.record import stream_id
+from ledger.projections import ReadModels
 from ledger.service.application import QPLedger
+from tests.api.apikit import project
 
 SCHEME = "qp-2013-14"
 
@@ -29,6 +31,18 @@ def population(ccg: str, size: int) -> dict[str, object]:
         "population": size,
         "source": "ONS",
     }
+
+
+def drop_every_connection(url: str) -> None:
+    """The server drops every connection to the database but this one's."""
+    killer = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
+    killer.autocommit = True
+    with killer.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    killer.close()
 
 
 def test_the_head_is_the_stores_head_after_every_write(ledger: QPLedger) -> None:
@@ -50,14 +64,7 @@ def test_a_dropped_connection_is_not_reused_and_no_raw_driver_error_escapes(
         head = head_reader(ledger.log_store)
         assert head is not ledger.log_store.head  # the one-round-trip reader is in use
         assert head() == receipt.position
-        killer = psycopg2.connect(postgres_url.replace("postgresql+psycopg2", "postgresql"))
-        killer.autocommit = True
-        with killer.cursor() as cursor:  # the server drops every connection the ledger holds
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        killer.close()
+        drop_every_connection(postgres_url)
         answers = []
         for _ in range(3):
             try:
@@ -112,4 +119,25 @@ def test_a_moved_index_row_is_refused_by_the_one_statement_read_too(postgres_url
                 read(oid, moved)
             assert "has no index row" in str(refused.value) or str(moved) in str(refused.value)
     finally:
+        ledger.close()
+
+
+def test_where_a_read_model_stands_survives_dropped_connections(postgres_url: str) -> None:
+    ledger = QPLedger(postgres_url)
+    models = ReadModels(postgres_url)
+    try:
+        ledger.execute(population("06F", 400_000))
+        project(ledger)
+        stands = models.stands("decisions")
+        assert stands[1] == ledger.max_position()
+        drop_every_connection(postgres_url)  # both engines' pooled connections are dead
+        answers = []
+        for _ in range(3):
+            try:
+                answers.append(models.stands("decisions"))
+            except OperationalError:  # SQLAlchemy's (a 503 over HTTP), never psycopg2's own
+                continue
+        assert answers and set(answers) == {stands}
+    finally:
+        models.close()
         ledger.close()
