@@ -19,6 +19,7 @@ from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from ledger.adapters.index_guard import IndexTampered
+from ledger.adapters.key_codes import IdempotencyTampered
 from ledger.domain.errors import (
     ConcurrencyConflict,
     DecisionUnchanged,
@@ -57,6 +58,8 @@ LEDGER_STATUS: dict[type[LedgerError], int] = {
     SigningRefused: 503,
     # The index was changed outside the ledger: no decision is made from it.
     IndexTampered: 500,
+    # An idempotency row disagrees with its write's key code: no receipt is made from it.
+    IdempotencyTampered: 500,
     # An event's sealed words are gone with no erasure recorded: changed outside the ledger.
     SealedTextMissing: 500,
 }
@@ -67,6 +70,7 @@ TITLES: dict[str, str] = {
     "signing-key-unavailable": "The checkpoint signing key cannot be used",
     "damaged-event": "The stored event was changed outside the ledger",
     "tampered-index": "The log's index was changed outside the ledger",
+    "tampered-idempotency": "An idempotency row was changed outside the ledger",
     "tampered-sealed-text": "An event's stored words were removed outside the ledger",
     "invalid-command": "The command is not valid",
     "unknown-ccg": "Unknown CCG",

@@ -142,6 +142,8 @@ class PostgresWrite:
         nodes: Sequence[Mapping[str, Any]],
         keyed: Sequence[Mapping[str, Any]],
         sealed: Sequence[Mapping[str, Any]] = (),
+        *,
+        codes: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[str, tuple[Any, ...]]:
         """Statement 2: every row of the write, one INSERT per table, in one statement."""
         r = self  # the tables
@@ -170,6 +172,10 @@ class PostgresWrite:
         if sealed:
             # The words of erasable fields (ledger/adapters/sealing.py), beside their events.
             inserts.append(_values(r.sealed_table, _SEALED_COLUMNS, sealed, params))
+        if codes:
+            # One key code per event (ledger/adapters/key_codes.py).
+            name = r.events_table_name.removesuffix("_events") + "_key_codes"
+            inserts.append(_values(name, ("position", "tag", "mac"), codes, params))
         ctes = ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(inserts[:-1]))
         return f"WITH {ctes} {inserts[-1]}", tuple(params)
 

@@ -34,11 +34,12 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Connection, CursorResult, Engine, RowMapping
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.orm import Session
 
 from ledger.adapters.gc_pause import gc_paused
 from ledger.adapters.index_guard import checked_stream_version
+from ledger.adapters.key_codes import KeyCodes
 from ledger.adapters.pg_write import PostgresWrite
 from ledger.adapters.sealing import sealed_rows, sealed_table
 from ledger.integrity.log import stream_list
@@ -103,6 +104,7 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         self._pg = PostgresWrite(
             self.events_table_name, self.channel_name, self.index, self.integrity, self.idempotency
         )
+        self.key_codes = KeyCodes(self.datastore.engine, self.events_table_name, self.idempotency)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -147,6 +149,9 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
             # Same transaction as the event: a retry finds this row or no event at all.
             # A racing retry with the same key fails on the primary key and rolls back.
             session.execute(self.idempotency.insert(), [self._idempotency_row(retry, rows)])
+        # One key code per event: which key, if any, it stored (ledger/adapters/key_codes.py).
+        keyed = None if retry is None else self._idempotency_row(retry, rows)
+        session.execute(self.key_codes.table.insert(), self.key_codes.rows(session, rows, keyed))
         sealed = sealed_rows(stored_events)
         if sealed:
             session.execute(self.sealed.insert(), sealed)
@@ -233,7 +238,14 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         keyed = [] if retry is None else [self._idempotency_row(retry, rows)]
         conn.exec_driver_sql(
             *self._pg.insert_all(
-                stored_events, positions, rows, leaves, nodes, keyed, sealed_rows(stored_events)
+                stored_events,
+                positions,
+                rows,
+                leaves,
+                nodes,
+                keyed,
+                sealed_rows(stored_events),
+                codes=self.key_codes.rows(conn, rows, keyed[0] if keyed else None),
             )
         )
         return positions
@@ -318,14 +330,10 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
             head = self.integrity.tree_head(conn, size)
         return head.size, head.root
 
-    def idempotent_write(self, actor: str, key: str) -> RowMapping | None:
-        table = self.idempotency
+    def idempotent_write(self, actor: str, key: str) -> Mapping[str, Any] | None:
+        """The row, if its key code vouches for it (else ``IdempotencyTampered``, naming it)."""
         with self._connect() as conn:
-            return (
-                conn.execute(select(table).where(table.c.actor == actor, table.c.key == key))
-                .mappings()
-                .first()
-            )
+            return self.key_codes.checked_row(conn, actor, key)
 
     def sealed_texts(self, originator_id: str, first: int, last: int) -> dict[tuple[int, str], str]:
         """The stored words of a stream's sealed fields, versions first..last: one query."""

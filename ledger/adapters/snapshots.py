@@ -86,7 +86,8 @@ def audit_inputs(
 ) -> tuple[OwnedTables, Decode, bytes | None]:
     """What ``qp-ledger verify`` needs to check the tables beside the Merkle log.
 
-    The snapshot key is read only if its file exists (verifying never creates one).
+    The snapshot key (which also authenticates the idempotency rows' key
+    codes) is read only if its file exists (verifying never creates one).
     """
     snapshot_table = None
     macs = None
@@ -99,6 +100,8 @@ def audit_inputs(
         idempotency=store.idempotency,
         snapshots=snapshot_table,
         macs=macs,
+        key_codes=getattr(store, "key_codes", None) and store.key_codes.table,
+        key_codes_since=getattr(store, "key_codes", None) and store.key_codes.since_table,
     )
 
     def decode(originator_id: Any, version: int, topic: str, state: bytes) -> Any:
@@ -106,4 +109,6 @@ def audit_inputs(
         return mapper.to_domain_event(StoredEvent(oid, version, topic, state))
 
     key = snapshots.macs.key.get() if isinstance(snapshots, SnapshotStore) else None
+    if key is None and getattr(store, "key_codes", None) is not None:
+        key = store.key_codes.key.get()  # the same file; its own key for a database in memory
     return owned, decode, key

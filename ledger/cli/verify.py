@@ -211,6 +211,7 @@ def _report_document(
         "last_position": report.last_position,
         "streams": report.streams,
         "nodes_checked": report.nodes_checked,
+        "notes": report.notes,
         "log": {"tree_size": report.size, "root_hash": sha256_hex(report.root)},
         **extra,
         "checkpoint": None
@@ -258,6 +259,8 @@ def _print_report(report: AuditReport, extra: dict[str, Any], checkpoint_file: P
         if "consistency_proof" in extra:
             result = "verified" if extra["consistency_proof"] else "FAILED"
             click.echo(f"consistency proof {cp.size} -> {report.size}: {result}")
+    for note in report.notes:  # how some rows were checked (written before key codes, no key)
+        click.echo(f"note: {note}")
     if report.ok:
         click.echo("OK: every event, hash chain and Merkle node matches")
         return

@@ -49,6 +49,8 @@ class AuditReport:
     streams: int = 0
     #: Stored Merkle nodes compared with the recomputed tree.
     nodes_checked: int = 0
+    #: How tables beside the log were checked, when it is worth saying (legacy rows, no key).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

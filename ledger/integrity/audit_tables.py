@@ -13,8 +13,8 @@ verified events, after the main pass (:mod:`ledger.integrity.audit`):
   (snapshot deleted) is named too;
 * idempotency rows: the event each points to must exist, be the stated
   version of a stream the row's CCG and scheme name, and have the stated
-  recorded time. (The request digest is a hash of the request, which no event
-  holds: it cannot be re-derived; ``what's left`` in docs/integrity.md.)
+  recorded time; and each row must match the key code its write stored
+  (edits, made-up, re-pointed and deleted rows: :mod:`ledger.integrity.audit_keys`).
 
 Each problem names the table and the row's key.
 """
@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Table, select
 
 from ledger.domain.determinations import determinations_id
 from ledger.domain.record import stream_id
+from ledger.integrity.audit_keys import audit_key_codes
 from ledger.integrity.audit_report import AuditReport
 from ledger.integrity.snapshot_mac import snapshot_mac
 
@@ -47,6 +48,9 @@ class OwnedTables:
     idempotency: Table
     snapshots: Table | None = None
     macs: Table | None = None
+    #: The key codes of idempotency rows and their epoch (ledger/integrity/key_codes.py).
+    key_codes: Table | None = None
+    key_codes_since: Table | None = None
 
 
 def audit_tables(
@@ -61,6 +65,16 @@ def audit_tables(
     bound = report.last_position
     _index_extras(conn, owned, report)
     _idempotency(conn, owned, report, bound)
+    if owned.key_codes is not None and owned.key_codes_since is not None:
+        report.notes += audit_key_codes(
+            conn,
+            owned.events,
+            owned.idempotency,
+            owned.key_codes,
+            owned.key_codes_since,
+            snapshot_key,
+            report=report,
+        )
     if owned.snapshots is not None:
         _snapshots(conn, owned, report, decode, snapshot_key)
 

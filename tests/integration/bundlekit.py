@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ledger.adapters.snapshot_auth import snapshot_key_file
 from ledger.demo.year import demo_commands
 from ledger.integrity.signing import load_signer
 from ledger.service.application import QPLedger
@@ -65,4 +66,8 @@ def qp(*args: str, url: str = NOWHERE, key: Path | None = None) -> subprocess.Co
     env["QP_LEDGER_LOG_ORIGIN"] = ORIGIN
     if key is not None:
         env["QP_LEDGER_SIGNING_KEY_FILE"] = str(key)
+    if url != NOWHERE:
+        # The snapshot key this test process writes with (it also makes the idempotency
+        # key codes), not one beside another signing key: one deployment, one key.
+        env["QP_LEDGER_SNAPSHOT_KEY_FILE"] = str(snapshot_key_file(url).resolve())
     return subprocess.run([SCRIPT, *args], capture_output=True, text=True, env=env, timeout=300)

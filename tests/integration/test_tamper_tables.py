@@ -15,6 +15,10 @@ tables (tokens excepted). For each copy:
   in ``SERVED_DIFFERENTLY`` with the reason (an edited *event*: the events are
   the record and a replay does not re-hash them; an edited recorded time).
 
+For the idempotency rows and their key codes, a retry of two keyed writes
+(and of a made-up key) must also get the first write's receipt or an error
+naming the row: never another receipt, never a second write.
+
 What cannot be detected is listed in ``NOT_DETECTABLE`` with the reason and
 is asserted to stay undetected, so the list cannot silently go stale. The
 tally of kinds tried and detected per backend is printed at the end
@@ -44,16 +48,10 @@ from tests.ledgerkit import SCHEME, population
 LONG, SHORT = "00T", "06F"
 #: Points the decisions are read at (None: now).
 POINTS = (None, 3, 30, 52, 60, 101)
-NOT_DETECTABLE = {
-    # The request digest is a hash of the request, which no event keeps, and nothing
-    # else says which keys were used: a row removed, added or re-pointed at another
-    # consistent event of the same stream cannot be told from an honest one. (It only
-    # affects retries: a removed row lets a retry write twice.)
-    "idempotency.delete": "no record of which keys were used",
-    "idempotency.insert": "a made-up key pointing at a real event is consistent",
-    "idempotency.reorder": "two rows' targets exchanged within one stream are consistent",
-    "idempotency.edit_digest": "the digest cannot be re-derived from the event",
-}
+#: Every kind is detected since idempotency rows have key codes (ledger/integrity/key_codes.py).
+NOT_DETECTABLE: dict[str, str] = {}
+#: Groups after whose tampering keyed writes are retried (``_retries``).
+RETRIED = ("idempotency", "codes", "since")
 #: Kinds whose served decisions may differ (each is detected by ``verify``):
 SERVED_DIFFERENTLY = {
     # the events themselves were changed: they are the record, the proofs catch it
@@ -83,6 +81,7 @@ class Tables:
             snapshots = ledger.snapshots
             self.snapshots: Table = snapshots.recorder.events_record_cls.__table__  # type: ignore[union-attr]
             self.macs: Table = snapshots.macs.table  # type: ignore[union-attr]
+            self.codes, self.since = store.key_codes.table, store.key_codes.since_table
         finally:
             ledger.close()
         self.engine: Engine = create_engine(url)
@@ -237,6 +236,38 @@ def _idempotency(t: Tables, kind: str) -> None:
         )
 
 
+def _codes(t: Tables, kind: str) -> None:
+    kc, ik = t.codes.c, t.idempotency.c
+    # the codes of the writes of keys 00T-40 and 00T-41 (the ones retried)
+    p, q = (int(t.one(select(ik.position).where(ik.key == k))[0]) for k in ("00T-40", "00T-41"))
+    if kind == "edit":
+        mac = bytes(t.one(select(kc.mac).where(kc.position == p))[0])
+        t.run(t.codes.update().where(kc.position == p).values(mac=bytes([mac[0] ^ 1]) + mac[1:]))
+    elif kind == "delete":
+        t.run(t.codes.delete().where(kc.position == p))
+    elif kind == "insert":  # an unkeyed event's code, claimed for a position with no event
+        mac = t.one(select(kc.mac).where(kc.position == _position(t, SHORT, 1)))[0]
+        t.run(t.codes.insert().values(position=10_000, tag=None, mac=mac))
+    else:  # the codes of two keyed writes exchanged
+        a = t.one(select(kc.tag, kc.mac).where(kc.position == p))
+        b = t.one(select(kc.tag, kc.mac).where(kc.position == q))
+        t.run(
+            t.codes.update().where(kc.position == p).values(tag=None, mac=b[1]),
+            t.codes.update().where(kc.position == q).values(tag=a[0], mac=a[1]),
+            t.codes.update().where(kc.position == p).values(tag=b[0]),
+        )
+
+
+def _since(t: Tables, kind: str) -> None:
+    since = t.since.c.since
+    if kind == "edit":  # a later epoch would pass the first writes off as written before codes
+        t.run(t.since.update().values(since=since + 10))
+    elif kind == "delete":
+        t.run(t.since.delete())
+    else:  # insert: a second epoch
+        t.run(t.since.insert().values(since=_position(t, LONG, 50)))
+
+
 def _leaves(t: Tables, kind: str) -> None:
     lv = t.leaves.c
     p, q = _position(t, LONG, 40), _position(t, LONG, 41)
@@ -292,6 +323,8 @@ TAMPERS: dict[str, tuple[Callable[[Tables, str], None], str, tuple[str, ...]]] =
             "reorder",
         ),
     ),
+    "codes": (_codes, "qpledger_key_codes", ("edit", "delete", "insert", "reorder")),
+    "since": (_since, "qpledger_key_codes_since", ("edit", "delete", "insert")),
     "leaves": (_leaves, "qpledger_event_hashes", ("edit", "delete", "insert", "reorder")),
     "nodes": (_nodes, "qpledger_merkle_nodes", ("edit", "delete", "insert", "reorder")),
 }
@@ -299,6 +332,10 @@ TAMPERS: dict[str, tuple[Callable[[Tables, str], None], str, tuple[str, ...]]] =
 RELATED = {
     "qpledger_snapshots": ("qpledger_snapshot_macs",),
     "qpledger_snapshot_macs": ("qpledger_snapshots",),
+    # An idempotency row and the key code of its write, likewise.
+    "qpledger_idempotency": ("qpledger_key_codes",),
+    "qpledger_key_codes": ("qpledger_idempotency", "qpledger_key_codes_since"),
+    "qpledger_key_codes_since": ("qpledger_key_codes",),
 }
 KINDS = [f"{group}.{kind}" for group, (_, _, kinds) in TAMPERS.items() for kind in kinds]
 
@@ -319,6 +356,45 @@ def _decisions(url: str) -> dict[str, Any]:
     return out
 
 
+#: The keyed writes retried (key, population value) and a key never used honestly.
+RETRIES = (("00T-40", 100_040), ("00T-41", 100_041), ("made-up", 100_040))
+
+
+def _retries(url: str) -> dict[str, Any]:
+    """Each retry's receipt (position, replayed), or the error's text."""
+    ledger = QPLedger(url)
+    out: dict[str, Any] = {}
+    try:
+        for key, value in RETRIES:
+            try:
+                receipt = ledger.execute(
+                    population(LONG, value), actor="board#t", idempotency_key=key
+                )
+                out[key] = (receipt.position, receipt.replayed)
+            except Exception as e:
+                out[key] = f"ERROR {type(e).__name__}: {e}"
+    finally:
+        ledger.close()
+    return out
+
+
+def _retry_outcome(base: Base, retried: dict[str, Any]) -> str:
+    """ "same" (the first writes' receipts, a new write for the made-up key), "error naming
+    the row", or "wrong" (another receipt, or a second write under a key)."""
+    outcome = "same"
+    for key, answer in retried.items():
+        if isinstance(answer, str):
+            if "row" not in answer or not answer.startswith("ERROR IdempotencyTampered"):
+                return "wrong"
+            outcome = "error naming the row"
+        elif key == "made-up":
+            if answer[1]:  # a replay of a write that key never made
+                return "wrong"
+        elif answer != (base.receipts[key], True):
+            return "wrong"
+    return outcome
+
+
 class Base:
     """The written log, once per backend, and a fresh copy of it per tamper kind."""
 
@@ -330,10 +406,12 @@ class Base:
                 ledger.execute(
                     population(SHORT, 200_000 + n), actor="board#t", idempotency_key=f"06F-{n}"
                 )
+            self.receipts = {}
             for n in range(1, 105):
-                ledger.execute(
+                receipt = ledger.execute(
                     population(LONG, 100_000 + n), actor="board#t", idempotency_key=f"00T-{n}"
                 )
+                self.receipts[f"00T-{n}"] = receipt.position
         finally:
             ledger.close()
         self.decisions = _decisions(url)
@@ -423,6 +501,7 @@ def test_tamper_is_named_by_verify_and_never_served(base: Base, kind: str) -> No
             if p.get("table") in tables_named or (p["position"] is not None and "table" not in p)
         ]
         served = _decisions(url)
+        retried = _retries(url) if group in RETRIED else {}
     finally:
         base.drop(url)
     outcome = "same"
@@ -443,6 +522,7 @@ def test_tamper_is_named_by_verify_and_never_served(base: Base, kind: str) -> No
         "detected": bool(named) and result.exit_code == 1,
         "first": str(problems[0]) if problems else None,
         "served": outcome,
+        **({"retried": _retry_outcome(base, retried)} if retried else {}),
     }
     if kind in NOT_DETECTABLE:
         assert result.exit_code == 0, f"{kind} is now detected: take it off NOT_DETECTABLE"
@@ -451,6 +531,8 @@ def test_tamper_is_named_by_verify_and_never_served(base: Base, kind: str) -> No
         assert named, problems
     if kind not in SERVED_DIFFERENTLY:
         assert outcome != "different", served
+    if retried:
+        assert _retry_outcome(base, retried) != "wrong", retried
 
 
 def test_reproduce_reads_the_events_not_a_snapshot(database_url: str, tmp_path: Path) -> None:

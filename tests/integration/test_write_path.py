@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import eventsourcing.domain
@@ -63,6 +64,7 @@ def log_rows(ledger: QPLedger) -> dict[str, list[tuple[Any, ...]]]:
         "leaves": store.integrity.leaves,
         "nodes": store.integrity.nodes,
         "idempotency": store.idempotency,
+        "key_codes": store.key_codes.table,
     }
     with store.datastore.engine.connect() as conn:  # type: ignore[union-attr]
         out = {
@@ -80,8 +82,10 @@ def log_rows(ledger: QPLedger) -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.mark.postgres
 def test_postgres_writes_the_rows_the_generic_path_writes(
-    sqlite_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str, postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    # One key for both, so their key codes can be compared too.
+    monkeypatch.setenv("QP_LEDGER_SNAPSHOT_KEY_FILE", str(tmp_path / "codes.key"))
     # Events carry their creation time: pin it, so both logs hold the same bytes.
     monkeypatch.setattr(
         eventsourcing.domain,
