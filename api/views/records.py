@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
-from flask import Response
+from flask import Response, current_app
 from flask.views import MethodView
 
 from api.auth import allow
 from api.context import ledger
-from api.etags import json_with_etag, respond, tagged_json
+from api.decision_bytes import fill, template
+from api.etags import json_with_etag, make_etag, respond, tagged_json
 from api.jsonio import Blueprint
 from api.schemas import parameters
 from api.schemas.records import (
@@ -22,6 +23,7 @@ from api.schemas.records import (
     HistoryPage,
     HistoryQuery,
 )
+from ledger.engine.decide import ENGINE_VERSION
 
 blp = Blueprint(
     "records",
@@ -92,6 +94,9 @@ def decision_body(
     A resolved point (log position, and the moment the document names) is final,
     so its bytes are too: "now" costs one query for the log head, a pinned
     position none. Errors (unknown CCG, bad point, nothing recorded) are never kept.
+    A new position of a record version already served (every write moves "now")
+    costs the version lookup and the re-stamping of the kept JSON, not a replay
+    or a serialisation.
     """
     app = ledger()
     app.check_subject(ccg, scheme)
@@ -100,13 +105,29 @@ def decision_body(
     tagged: tuple[bytes, str] | None = bodies.get(("decision", ccg, scheme, point, moment))
     if tagged is not None:
         return tagged
+    # A record version already served elsewhere: its JSON re-stamped (api/decision_bytes.py).
+    version = version_at(ccg, scheme, point)
+    templates = app.decision_cache.templates
+    pieces = templates.get((ccg, scheme, version, ENGINE_VERSION)) if version else None
+    dumps = current_app.json.dumps
+    if pieces is not None:
+        pointer: dict[str, Any] = {"position": point}
+        app.attach_log(pointer)
+        body = fill(pieces, (moment, point, pointer["log"]), dumps)
+        return bodies.put(
+            ("decision", ccg, scheme, point, moment), (body, make_etag(ccg, scheme, version, body))
+        )
     if as_of is None:
         decision = app.determinations.decision(ccg, scheme, position=point)
     else:
         decision = app.determinations.decision(ccg, scheme, as_of=as_of)
     document = decision.document
     at = int(document["position"])
-    tagged = tagged_json(document, ccg, scheme, version_at(ccg, scheme, at))
+    kept_version = version_at(ccg, scheme, at)
+    tagged = tagged_json(document, ccg, scheme, kept_version)
+    found = template(document, dumps)
+    if found is not None and kept_version:
+        templates.put((ccg, scheme, kept_version, ENGINE_VERSION), found)
     return bodies.put(("decision", ccg, scheme, at, document["as_of"]), tagged)
 
 

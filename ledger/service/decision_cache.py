@@ -20,6 +20,9 @@ the moment out for the same reason). :class:`DecisionCache` therefore keeps
 * ``bodies``: the serialised forms an adapter builds from these values (the
   HTTP API keeps the exact bytes and ETag of a document there), bounded by
   their size;
+* ``templates``: per (stream, stream version, engine version), a document's
+  serialised form cut around its moment fields, which an adapter re-stamps
+  for each new position (the HTTP API's, api/decision_bytes.py);
 * the highest head and its recorded time seen so far, so that a position or
   an instant at or below them needs no query to be known valid.
 
@@ -108,6 +111,7 @@ class DecisionCache:
         self.log_heads: Memo[dict[str, Any]] = Memo(lookups)
         self.instants: Memo[tuple[int]] = Memo(lookups)
         self.bodies: Memo[tuple[bytes, str]] = Memo(body_bytes, lambda tagged: len(tagged[0]))
+        self.templates: Memo[tuple[str, ...]] = Memo(documents)
         self._head = (0, 0)  # (position, its recorded time in µs), only ever raised
         self._head_lock = threading.Lock()
 
@@ -147,6 +151,7 @@ class DecisionCache:
             self.log_heads,
             self.instants,
             self.bodies,
+            self.templates,
         ):
             memo.clear()
         with self._head_lock:
