@@ -16,15 +16,22 @@ scratch database this script creates and drops (``qp_bench_<pid>``):
 The two are interleaved in ``--rounds`` rounds so drift in the machine's load
 affects both alike. Prints both rates and the ratio; asserts nothing.
 
-    python bench/append_throughput.py [--events 2000] [--url postgresql+psycopg2://...]
+``--threads N`` runs each side from N threads at once (the ledger's through
+one ``QPLedger``, as a server process's request threads; raw with one
+connection each), to measure group commit (docs/storage.md): with
+``--ccgs`` at least N, thread *t* writes to CCG *t* only.
+
+    python bench/append_throughput.py [--events 2000] [--threads 1] [--url postgresql+psycopg2://...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import psycopg2
 from _common import machine, psycopg2_dsn, scratch_postgres, server_url
@@ -45,20 +52,31 @@ CREATE TABLE raw_events (
 """
 
 
-def ledger_appends(ledger: QPLedger, codes: list[str], start: int, n: int) -> float:
-    """Seconds to execute ``n`` commands through the application, one at a time."""
+def in_threads(threads: int, appends: Callable[[int, range], object], start: int, n: int) -> float:
+    """Wall seconds for appends ``start .. start + n - 1``, thread ``t`` taking every ``t``-th."""
+    workers = [
+        threading.Thread(target=appends, args=(t, range(start + t, start + n, threads)))
+        for t in range(threads)
+    ]
     t0 = time.perf_counter()
-    for i in range(start, start + n):
-        ledger.execute(command(codes[i % len(codes)], i), actor="bench")
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
     return time.perf_counter() - t0
 
 
-def raw_appends(conn: psycopg2.extensions.connection, payload: bytes, start: int, n: int) -> float:
-    """Seconds for ``n`` single-row INSERT + COMMIT round trips through psycopg2."""
+def ledger_appends(ledger: QPLedger, codes: list[str], numbers: range) -> None:
+    """Execute one command per number through the application, one at a time."""
+    for i in numbers:
+        ledger.execute(command(codes[i % len(codes)], i), actor="bench")
+
+
+def raw_appends(conn: psycopg2.extensions.connection, payload: bytes, numbers: range) -> None:
+    """One single-row INSERT + COMMIT round trip through psycopg2 per number."""
     streams = [uuid.UUID(int=k + 1) for k in range(10)]
     cur = conn.cursor()
-    t0 = time.perf_counter()
-    for i in range(start, start + n):
+    for i in numbers:
         cur.execute(
             "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
             "VALUES (%s, %s, %s, %s)",
@@ -70,7 +88,6 @@ def raw_appends(conn: psycopg2.extensions.connection, payload: bytes, start: int
             ),
         )
         conn.commit()
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -78,6 +95,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000, help="appends of each kind")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
     parser.add_argument("--ccgs", type=int, default=10, help="CCG streams to spread over")
+    parser.add_argument("--threads", type=int, default=1, help="concurrent writers of each kind")
     parser.add_argument("--url", default=server_url(), help="any database on the server")
     args = parser.parse_args()
 
@@ -91,24 +109,37 @@ def main() -> None:
             size = c.exec_driver_sql("SELECT avg(length(state))::int FROM qpledger_events").scalar()
         payload = json.dumps({"pad": "x" * max(0, int(size or 200) - 12)}).encode()
 
-        conn = psycopg2.connect(psycopg2_dsn(url))
-        conn.cursor().execute(RAW_TABLE)
-        conn.commit()
-        raw_appends(conn, payload, 10**9, 50)  # warm up
+        conns = [psycopg2.connect(psycopg2_dsn(url)) for _ in range(args.threads)]
+        conns[0].cursor().execute(RAW_TABLE)
+        conns[0].commit()
+        raw_appends(conns[0], payload, range(10**9, 10**9 + 50))  # warm up
+
+        def raw(t: int, numbers: range) -> None:
+            raw_appends(conns[t], payload, numbers)
+
+        def through_ledger(t: int, numbers: range) -> None:
+            ledger_appends(ledger, codes, numbers)
 
         per_round = max(1, args.events // args.rounds)
         t_ledger = t_raw = 0.0
         for r in range(args.rounds):
-            t_raw += raw_appends(conn, payload, r * per_round, per_round)
-            t_ledger += ledger_appends(ledger, codes, r * per_round, per_round)
+            t_raw += in_threads(args.threads, raw, r * per_round, per_round)
+            t_ledger += in_threads(args.threads, through_ledger, r * per_round, per_round)
         total = per_round * args.rounds
-        conn.close()
+        grouped = getattr(ledger.store, "group_commit", None)
+        for conn in conns:
+            conn.close()
         ledger.close()
 
     ledger_rate = total / t_ledger
     raw_rate = total / t_raw
     print(f"machine: {machine()}")
-    print(f"events per kind: {total} in {args.rounds} interleaved rounds, {len(codes)} CCG streams")
+    print(
+        f"events per kind: {total} in {args.rounds} interleaved rounds, {len(codes)} CCG streams, "
+        f"{args.threads} thread(s) each"
+    )
+    if grouped is not None:
+        print(f"group commit: {grouped.stats}")
     print(f"ledger  QPLedger.execute       {ledger_rate:9.1f} appends/s")
     print(f"raw     psycopg2 INSERT+COMMIT {raw_rate:9.1f} commits/s  ({len(payload)} B payload)")
     print(f"ratio   ledger / raw           {ledger_rate / raw_rate:9.3f}")

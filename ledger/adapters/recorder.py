@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, cast
 from uuid import UUID
 
@@ -38,6 +39,7 @@ from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.orm import Session
 
 from ledger.adapters.gc_pause import gc_paused
+from ledger.adapters.group_commit import GroupCommit
 from ledger.adapters.index_guard import checked_stream_version
 from ledger.adapters.key_codes import KeyCodes
 from ledger.adapters.pg_write import PostgresWrite
@@ -105,6 +107,10 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
             self.events_table_name, self.channel_name, self.index, self.integrity, self.idempotency
         )
         self.key_codes = KeyCodes(self.datastore.engine, self.events_table_name, self.idempotency)
+        #: Concurrent writes of this process share one transaction (PostgreSQL only).
+        engine = self.datastore.engine
+        postgres = engine is not None and engine.dialect.name == "postgresql"
+        self.group_commit = GroupCommit(self) if postgres else None
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -114,6 +120,9 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         if self.datastore.is_sqlite_filedb:
             with gc_paused():
                 return super().insert_events(stored_events, **kwargs)
+        if self.group_commit is not None and stored_events and "session" not in kwargs:
+            alone = partial(super().insert_events, stored_events, **kwargs)
+            return self.group_commit.insert_events(stored_events, kwargs, alone)
         return super().insert_events(stored_events, **kwargs)
 
     def recorded_us_written(self, position: int) -> int | None:
