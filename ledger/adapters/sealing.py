@@ -79,7 +79,7 @@ class SealingMapper(Mapper[UUID]):
         for field in ERASABLE_FIELDS:
             text = state.get(field)
             if isinstance(text, str) and text:
-                salt = os.urandom(SALT_BYTES)
+                salt = new_salt()
                 state[field] = sealed_text = seal(text, salt)
                 sealed.append(SealedField(field, sealed_text.digest, salt, text))
         if not sealed:
@@ -94,6 +94,11 @@ class SealingMapper(Mapper[UUID]):
             stored.state,
             sealed=tuple(sealed),
         )
+
+
+def new_salt() -> bytes:
+    """A fresh random salt per sealed field (tests pin it to compare two stores' bytes)."""
+    return os.urandom(SALT_BYTES)
 
 
 def sealed_rows(stored_events: Iterable[StoredEvent]) -> list[dict[str, Any]]:

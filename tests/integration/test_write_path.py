@@ -21,6 +21,7 @@ import eventsourcing.domain
 import pytest
 from sqlalchemy import event, select
 
+from ledger.adapters import sealing
 from ledger.domain.errors import ConcurrencyConflict
 from ledger.domain.record import stream_id
 from ledger.service.application import QPLedger
@@ -92,6 +93,8 @@ def test_postgres_writes_the_rows_the_generic_path_writes(
         "datetime_now_with_tzinfo",
         lambda: datetime(2014, 3, 31, 12, 0, tzinfo=UTC),
     )
+    # Reasons are sealed with a random salt: pin it too.
+    monkeypatch.setattr(sealing, "new_salt", lambda: bytes(16))
     written = {}
     for url in (sqlite_url, postgres_url):
         ledger = QPLedger(url)
