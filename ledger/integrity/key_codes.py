@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hmac
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, Table
@@ -87,6 +87,23 @@ def key_code(key: bytes, since: int, position: int, row: Mapping[str, Any] | Non
         message += b"\x01" + b"".join(_text(row[c]) for c in TEXT_COLUMNS)
         message += b"".join(struct.pack(">q", _int(row[c])) for c in INT_COLUMNS)
     return hmac.digest(key, message, "sha256")
+
+
+def unkeyed_codes(key: bytes, since: int) -> Callable[[int], bytes]:
+    """``key_code(key, since, position, None)`` as a function of the position, faster.
+
+    Most events are written without a key; ``verify`` computes this once per
+    event, so the HMAC state after the common prefix is kept and copied.
+    """
+    prefix = hmac.new(key, _CODE + struct.pack(">Q", int(since)), "sha256")
+    pack = struct.Struct(">Qx").pack  # the position, then the "no key" byte (0)
+
+    def code(position: int) -> bytes:
+        state = prefix.copy()
+        state.update(pack(position))
+        return state.digest()
+
+    return code
 
 
 def _int(value: Any) -> int:
