@@ -99,8 +99,10 @@ def replica_pair() -> Iterator[tuple[Cluster, Cluster]]:
     if not (PG_BIN / "pg_basebackup").exists():
         unavailable(f"no PostgreSQL binaries in {PG_BIN}")
     as_pg: list[str] = []
-    root = tempfile.mkdtemp(prefix="qp-replica-")
-    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+    as_root = os.geteuid() == 0
+    # As root, under /tmp whatever TMPDIR says: the postgres user must reach it.
+    root = tempfile.mkdtemp(prefix="qp-replica-", dir="/tmp" if as_root else None)
+    if as_root:  # initdb and postgres refuse to run as root
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
