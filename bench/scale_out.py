@@ -23,6 +23,7 @@ nothing; stops by itself (server process groups stopped by id, the scratch
 database dropped).
 
     python bench/scale_out.py [--seconds 8] [--rounds 2] [--clients 16] [--workers 1] [--url URL]
+    python bench/scale_out.py --mix write --ccgs 16   # writes only, one CCG per writer
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ from api.config import DEFAULT_THREADS
 
 SCHEME = "qp-2013-14"
 COUNTS = (1, 2, 4)
-#: Client thread i does KINDS[i % 4]: a quarter writes, half decisions, a quarter reports.
-KINDS = ("write", "decision", "decision", "report")
+#: Client thread i does MIX[i % 4]: a quarter writes, half decisions, a quarter reports.
+MIX = "write,decision,decision,report"
 OK = {"write": 201, "decision": 200, "report": 200}
 Request = tuple[str, str, bytes | None, dict[str, str]]
 
@@ -151,14 +152,15 @@ def projectors(url: str, count: int, logs: Path) -> Iterator[None]:
 class Load:
     """The requests of the mixed load and who sends them where."""
 
-    def __init__(self, board: str, codes: list[str], ccg_tokens: dict[str, str]) -> None:
+    def __init__(self, mix: str, board: str, codes: list[str], ccg_tokens: dict[str, str]) -> None:
+        self.kinds = mix.split(",")
         self.board = board
         self.codes = codes
         self.writers = list(ccg_tokens)
         self.ccg_tokens = ccg_tokens
 
     def write(self, i: int, n: int) -> Request:
-        ccg = self.writers[(i // len(KINDS)) % len(self.writers)]
+        ccg = self.writers[(i // len(self.kinds)) % len(self.writers)]
         command = measure_command(ccg, n, SCHEME)
         body = {k: v for k, v in command.items() if k not in ("type", "ccg", "scheme")}
         headers = {
@@ -177,11 +179,11 @@ class Load:
         return "GET", (SUMMARIES, DECISIONS)[n % 2], None, {"Authorization": f"Bearer {self.board}"}
 
     def api_client(self, targets: list[int], tallies: dict[str, Tally]) -> Client:
-        """Client i sends KINDS[i % 4] to port (i // 4) % n; successes land in its kind's tally."""
+        """Client i sends kinds[i % k] to port (i // k) % n; successes land in its kind's tally."""
 
         def loop(i: int, deadline: float) -> tuple[list[float], dict[str, int]]:
-            kind = KINDS[i % len(KINDS)]
-            port = targets[(i // len(KINDS)) % len(targets)]
+            kind = self.kinds[i % len(self.kinds)]
+            port = targets[(i // len(self.kinds)) % len(targets)]
             latencies, errors = http_client(port, getattr(self, kind), OK[kind])(i, deadline)
             tallies[kind].add(latencies, errors)
             return latencies, errors
@@ -190,7 +192,7 @@ class Load:
 
     def bare_client(self, targets: list[int]) -> Client:
         def loop(i: int, deadline: float) -> tuple[list[float], dict[str, int]]:
-            port = targets[(i // len(KINDS)) % len(targets)]
+            port = targets[(i // len(self.kinds)) % len(targets)]
             return http_client(port, self.decision, 200)(i, deadline)
 
         return loop
@@ -293,7 +295,7 @@ def measure(args: argparse.Namespace) -> None:
                 ]
                 stack.enter_context(server(bare, url, port, logs / f"bare-{k}.log"))
             database = url.rsplit("/", 1)[1]
-            load = Load(board, codes, ccg_tokens)
+            load = Load(args.mix, board, codes, ccg_tokens)
             run_phases(args, database, load, api_ports, bare_ports)
     print(f"uptime after: {uptime()}")
 
@@ -327,17 +329,19 @@ def report(
     args: argparse.Namespace, phases: dict[tuple[str, int], Phase], loads: list[float]
 ) -> None:
     print(
-        f"\n{args.clients} client threads ({', '.join(KINDS)} by thread index mod 4), "
+        f"\n{args.clients} client threads ({args.mix} by thread index), "
         f"{args.seconds:g} s per setting in {args.rounds} interleaved rounds after "
         f"{args.warm_up:g} s warm-up each; serve --workers {args.workers} --threads "
         f"{args.threads} per process; {args.projectors} projectors; writes to {args.ccgs} "
         f"CCGs; load average (1 min) at each round: {', '.join(f'{x:.2f}' for x in loads)}"
     )
     for (side, n), phase in phases.items():
-        name = f"{'API mixed' if side == 'api' else 'bare Flask GET'}, {n} process(es)"
+        name = f"{'API load' if side == 'api' else 'bare Flask GET'}, {n} process(es)"
         print(phase.total.line(name, "req") + f"  cpu {phase.cpu:.0%}")
         if side == "api":
             for kind, tally in phase.kinds.items():
+                if kind not in args.mix:
+                    continue
                 print("  " + tally.line(kind, "req"))
     api1, bare1 = phases[("api", 1)].total, phases[("bare", 1)].total
     print(
@@ -370,7 +374,7 @@ def report(
             f"API ÷ bare CPU per request {api.cpu_ms / bare.cpu_ms:5.1f}"
         )
     print("\nper kind: req/s (÷ same kind at 1 process), p50 / p99 ms")
-    for kind in OK:
+    for kind in (k for k in OK if k in args.mix):
         one = phases[("api", 1)].kinds[kind]
         cells = []
         for n in COUNTS:
@@ -389,6 +393,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="per setting, all rounds")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
     parser.add_argument("--clients", type=int, default=16, help="client threads (a multiple of 16)")
+    parser.add_argument("--mix", default=MIX, help="kinds by client thread index, repeating")
     parser.add_argument("--warm-up", type=float, default=2.0, help="seconds per setting")
     parser.add_argument("--ccgs", type=int, default=4, help="CCGs written to (one per writer)")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers per serve")
