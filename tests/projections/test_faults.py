@@ -127,8 +127,18 @@ def test_projector_killed_at_random_points_and_restarted(
         for kill in range(kills):
             before = positions(h) if h.db.has_catalog() else {}
             projector = start_projector(url, log)
-            # Let it get going (startup imports take a while), then kill it at a random moment.
-            wait_for(lambda b=before: h.db.has_catalog() and positions(h) != b, 30, "progress")
+            # Let it get going (startup imports take a while, and it makes each read
+            # model's tables in turn: a kill before the last would leave that one "not
+            # built yet", which is no fault), then kill it at a random moment.
+            wait_for(
+                lambda b=before: (
+                    h.db.has_catalog()
+                    and set(positions(h)) == set(PROJECTIONS)
+                    and positions(h) != b
+                ),
+                30,
+                "progress",
+            )
             time.sleep(rng.uniform(0.0, 0.4))
             if backend == "postgres":
                 in_transaction += open_projection_transactions(h) > 0
