@@ -212,7 +212,7 @@ def run_phases(
     for api_name, bare_name in ((names[0], names[1]), (names[2], names[3])):
         api_t, bare_t = tallies[api_name], tallies[bare_name]
         ratio = api_t.rate / bare_t.rate if bare_t.rate else float("nan")
-        print(f"ratio {api_name} / bare  {ratio:7.3f}")
+        print(f"ratio {api_name} / bare  {ratio:7.3f}  (goal >= 0.6)")
 
 
 def main() -> None:
