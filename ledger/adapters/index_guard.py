@@ -41,23 +41,30 @@ def checked_stream_version(
     recorder: Any, originator_id: str, position: int, version: int | None
 ) -> int | None:
     """``version`` (the index's answer for the stream at ``position``) if the events agree."""
-    ev, idx = recorder.events_record_cls.__table__.c, recorder.index.c
     oid = UUID(str(originator_id))
     current = 0 if version is None else int(version)
+    checks = _checks(recorder, oid, str(oid), current)
+    with recorder._connect() as conn:
+        found = conn.execute(select(*checks)).one()
+    return judged(recorder, oid, position, version, *found)
+
+
+def _checks(recorder: Any, oid: Any, stream: Any, current: Any) -> list[Any]:
+    """:func:`judged`'s arguments as scalar subqueries: where the events and the index put
+    the stream's version ``current`` and the next, and the log's last event and its row."""
+    ev, idx = recorder.events_record_cls.__table__.c, recorder.index.c
     event_at = (
         select(ev.id).where(ev.originator_id == oid, ev.originator_version == current)
     ).scalar_subquery()
     indexed_at = (
-        select(idx.position).where(idx.originator_id == str(oid), idx.originator_version == current)
+        select(idx.position).where(idx.originator_id == stream, idx.originator_version == current)
     ).scalar_subquery()
     next_at = (
         select(ev.id).where(ev.originator_id == oid, ev.originator_version == current + 1)
     ).scalar_subquery()
     last_event = select(func.max(ev.id)).scalar_subquery()
     last_indexed = (select(idx.position).where(idx.position == last_event)).scalar_subquery()
-    with recorder._connect() as conn:
-        found = conn.execute(select(event_at, indexed_at, next_at, last_event, last_indexed)).one()
-    return judged(recorder, oid, position, version, *found)
+    return [event_at, indexed_at, next_at, last_event, last_indexed]
 
 
 def guarded_version_statement(recorder: Any) -> Select[Any]:
@@ -78,19 +85,7 @@ def guarded_version_statement(recorder: Any) -> Select[Any]:
         .limit(1)
         .scalar_subquery()
     )
-    current = func.coalesce(version, 0)
-    event_at = (
-        select(ev.id).where(ev.originator_id == oid, ev.originator_version == current)
-    ).scalar_subquery()
-    indexed_at = (
-        select(idx.position).where(idx.originator_id == stream, idx.originator_version == current)
-    ).scalar_subquery()
-    next_at = (
-        select(ev.id).where(ev.originator_id == oid, ev.originator_version == current + 1)
-    ).scalar_subquery()
-    last_event = select(func.max(ev.id)).scalar_subquery()
-    last_indexed = (select(idx.position).where(idx.position == last_event)).scalar_subquery()
-    return select(version, event_at, indexed_at, next_at, last_event, last_indexed)
+    return select(version, *_checks(recorder, oid, stream, func.coalesce(version, 0)))
 
 
 def judged(
