@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,14 @@ class Client:
                     headers={"Idempotency-Key": key},
                     timeout=10,
                 )
-            except OSError:
+                position = r.json()["position"] if r.status == 201 else None
+            except (OSError, HTTPException, ValueError):
+                # Killed mid-answer too (a cut-off body is IncompleteRead, not an OSError):
+                # the write may or may not be stored; the client will retry it with its key.
                 self.unanswered.append((key, value))
                 return  # the server is gone
-            if r.status == 201:
-                self.acked[key] = r.json()["position"]
+            if position is not None:
+                self.acked[key] = position
             else:
                 self.unanswered.append((key, value))
             i += 1
