@@ -104,6 +104,38 @@ def b64decode_strict(text: str, what: str, error: type[Exception] = CheckpointEr
 _b64decode = b64decode_strict
 
 
+class PrivateKeyText(NamedTuple):
+    """A signed-note private key file's fields: ``PRIVATE+KEY+<name>+<id>+base64(alg ‖ seed)``."""
+
+    name: str
+    hex_id: str
+    seed: bytes
+
+
+def parse_private_key(
+    skey: str, algorithm: int, error: type[Exception], shape: str, what: str, wrong: str
+) -> PrivateKeyText:
+    """The fields of a private key of ``algorithm``; ``error`` with the caller's words if not.
+
+    The log's signer (0x01) and the witnesses (0x04) keep their keys this way;
+    each checks the key id against its own key after building it.
+    """
+    text = skey.strip()
+    parts = text.removeprefix(_PRIVATE_PREFIX).split("+", 2)
+    if not text.startswith(_PRIVATE_PREFIX) or len(parts) != 3:
+        raise error(shape)
+    name, hex_id, encoded = parts
+    raw = b64decode_strict(encoded, what, error)
+    if len(raw) != 33 or raw[0] != algorithm:
+        raise error(wrong)
+    return PrivateKeyText(name, hex_id, raw[1:])
+
+
+def private_key_text(name: str, key_id: int, algorithm: int, seed: bytes) -> str:
+    encoded = base64.b64encode(bytes([algorithm]) + seed).decode()
+    return f"{_PRIVATE_PREFIX}{name}+{key_id:08x}+{encoded}"
+
+
 class NoteKey(NamedTuple):
     """A signed note's public key: who signs, with which Ed25519 key."""
 
@@ -195,23 +227,22 @@ class Signer:
     @classmethod
     def from_signer_key(cls, skey: str) -> Signer:
         """Parse ``PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ seed)>``."""
-        text = skey.strip()
-        parts = text.removeprefix(_PRIVATE_PREFIX).split("+", 2)
-        if not text.startswith(_PRIVATE_PREFIX) or len(parts) != 3:
-            raise CheckpointError("signer key must look like PRIVATE+KEY+<name>+<id>+<key>")
-        name, hex_id, encoded = parts
-        raw = _b64decode(encoded, "signer key")
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise CheckpointError("signer key is not an Ed25519 (algorithm 0x01) key")
-        signer = cls(name, raw[1:])
+        name, hex_id, seed = parse_private_key(
+            skey,
+            ALG_ED25519,
+            CheckpointError,
+            shape="signer key must look like PRIVATE+KEY+<name>+<id>+<key>",
+            what="signer key",
+            wrong="signer key is not an Ed25519 (algorithm 0x01) key",
+        )
+        signer = cls(name, seed)
         if f"{signer.verifier.key_id:08x}" != hex_id:
             raise CheckpointError(f"signer key id {hex_id} does not match its name and key")
         return signer
 
     def signer_key(self) -> str:
         seed = self._key.private_bytes_raw()
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + seed).decode()
-        return f"{_PRIVATE_PREFIX}{self.name}+{self.verifier.key_id:08x}+{encoded}"
+        return private_key_text(self.name, self.verifier.key_id, ALG_ED25519, seed)
 
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)

@@ -45,6 +45,8 @@ from ledger.integrity.checkpoint import (
     b64decode_strict,
     note_key_id,
     parse_note_key,
+    parse_private_key,
+    private_key_text,
     valid_name,
 )
 
@@ -53,7 +55,6 @@ HEADER = "cosignature/v1\n"
 MAX_TIMESTAMP = 2**63 - 1
 #: Cosignatures dated further ahead than this (clock skew) do not count.
 MAX_FUTURE_SECONDS = 600
-_PRIVATE_PREFIX = "PRIVATE+KEY+"
 _SIGNATURE_BYTES = 4 + 8 + 64
 _MAX_LINES = 100
 
@@ -127,23 +128,22 @@ class Cosigner:
     @classmethod
     def from_signer_key(cls, skey: str) -> Cosigner:
         """Parse ``PRIVATE+KEY+<name>+<key id>+base64(0x04 ‖ seed)``."""
-        text = skey.strip()
-        parts = text.removeprefix(_PRIVATE_PREFIX).split("+", 2)
-        if not text.startswith(_PRIVATE_PREFIX) or len(parts) != 3:
-            raise CosignatureError("witness key file must hold PRIVATE+KEY+<name>+<id>+<key>")
-        name, hex_id, encoded = parts
-        raw = _b64decode(encoded, "witness private key")
-        if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-            raise CosignatureError("not a witness (cosignature/v1, type 0x04) private key")
-        cosigner = cls(name, raw[1:])
+        name, hex_id, seed = parse_private_key(
+            skey,
+            ALG_COSIGNATURE_V1,
+            CosignatureError,
+            shape="witness key file must hold PRIVATE+KEY+<name>+<id>+<key>",
+            what="witness private key",
+            wrong="not a witness (cosignature/v1, type 0x04) private key",
+        )
+        cosigner = cls(name, seed)
         if f"{cosigner.key.key_id:08x}" != hex_id:
             raise CosignatureError(f"witness key id {hex_id} does not match its name and key")
         return cosigner
 
     def signer_key(self) -> str:
         seed = self._key.private_bytes_raw()
-        encoded = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + seed).decode()
-        return f"{_PRIVATE_PREFIX}{self.name}+{self.key.key_id:08x}+{encoded}"
+        return private_key_text(self.name, self.key.key_id, ALG_COSIGNATURE_V1, seed)
 
     def cosignature_line(self, body: str, timestamp: int) -> str:
         """The note signature line cosigning the checkpoint ``body`` at ``timestamp``."""
