@@ -99,6 +99,15 @@ def population(ccg: str, value: int) -> dict[str, Any]:
     }
 
 
+def small_log(url: str) -> QPLedger:
+    """A ledger on ``url`` holding six events: three populations each for 00C and 00D."""
+    app = QPLedger(url)
+    for n in range(3):
+        for ccg in ("00C", "00D"):
+            app.execute(population(ccg, 100_000 + n))
+    return app
+
+
 def rewrite_event(ledger: QPLedger, position: int) -> int:
     """Edit an event and rebuild every hash and node row, as an attacker with the database can.
 

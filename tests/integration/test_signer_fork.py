@@ -27,17 +27,14 @@ from ledger.integrity.signed_head import SigningRefused, state_file
 from ledger.integrity.signing import load_signer
 from ledger.service.application import QPLedger
 from tests.integrity_attack import rebuild_log
-from tests.ledgerkit import population, rewrite_event
+from tests.ledgerkit import population, rewrite_event, small_log
 
 ORIGIN = "qp-ledger.test/fork"
 
 
 @pytest.fixture
 def ledger(database_url: str) -> Iterator[QPLedger]:
-    app = QPLedger(database_url)
-    for n in range(3):
-        for ccg in ("00C", "00D"):
-            app.execute(population(ccg, 100_000 + n))
+    app = small_log(database_url)
     yield app
     app.close()
 

@@ -31,7 +31,7 @@ from ledger.integrity.witness import create_witness_key
 from ledger.service.application import QPLedger
 from tests.integration.bundlekit import ORIGIN as BUNDLE_ORIGIN
 from tests.integration.bundlekit import export, issued_records, verifier_key
-from tests.ledgerkit import population, rewrite_event
+from tests.ledgerkit import population, rewrite_event, small_log
 
 ORIGIN = "qp-ledger.test/witnessed"
 BIN = Path(sys.executable).parent
@@ -107,10 +107,7 @@ def refused(result: subprocess.CompletedProcess[str], reason: str, code: int = 1
 
 @pytest.fixture
 def ledger(sqlite_url: str) -> Iterator[QPLedger]:
-    app = QPLedger(sqlite_url)
-    for n in range(3):
-        for ccg in ("00C", "00D"):
-            app.execute(population(ccg, 100_000 + n))
+    app = small_log(sqlite_url)
     yield app
     app.close()
 
