@@ -202,7 +202,10 @@ TAMPERING = {
     "insert": "INSERT INTO {t} SELECT originator_id, originator_version + 100000, field, "
     "'00000000-0000-0000-0000-000000000001', digest, salt, text FROM {t} "
     "WHERE originator_version = (SELECT MIN(originator_version) FROM {t})",
-    "swap": "UPDATE {t} SET salt = (SELECT MAX(salt) FROM {t}) WHERE originator_version = "
+    # The first row takes the last row's salt (MAX(salt) was the first row's own one
+    # time in 24, and then nothing changed).
+    "swap": "UPDATE {t} SET salt = (SELECT salt FROM {t} WHERE originator_version = "
+    "(SELECT MAX(originator_version) FROM {t})) WHERE originator_version = "
     "(SELECT MIN(originator_version) FROM {t})",
 }
 
