@@ -20,16 +20,14 @@ key), as in golang.org/x/mod/sumdb/note, whose key strings we also use:
 
 so a key file made here works with Go's ``note.NewSigner`` and the published
 verifier key with ``note.NewVerifier`` and checkpoint tools built on them.
-Everything here is pure except :func:`load_or_create_signer`.
+Everything here is pure; the key file on disk is :mod:`ledger.integrity.key_files`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -246,40 +244,6 @@ class Signer:
 
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)
-
-
-def load_or_create_signer(path: str | os.PathLike[str], name: str) -> tuple[Signer, bool]:
-    """The signer stored at ``path``, creating it (mode 0600) if there is none.
-
-    Returns ``(signer, created)`` so the caller can tell the operator a new
-    key was made (and which verifier key to publish). The file is written to
-    a temporary name and linked into place, so a concurrent first use or a
-    crash never leaves a half-written key, and an existing key is never
-    replaced. A key stored under another name is refused, not silently used.
-    """
-    target = Path(path)
-    created = False
-    if not target.exists():
-        signer = Signer.generate(name)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(signer.signer_key() + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            with contextlib.suppress(FileExistsError):  # lost a race: use the winner's key
-                os.link(temporary, target)
-                created = True
-        finally:
-            temporary.unlink(missing_ok=True)
-    try:
-        signer = Signer.from_signer_key(target.read_text())
-    except CheckpointError as e:
-        raise CheckpointError(f"{target}: {e}") from None
-    if signer.name != name:
-        raise CheckpointError(f"{target} holds the key for {signer.name!r}, not {name!r}")
-    return signer, created
 
 
 # -- notes and checkpoints ---------------------------------------------------

@@ -31,7 +31,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ledger.integrity.checkpoint import CheckpointError, Signer, load_or_create_signer
+from ledger.integrity.checkpoint import CheckpointError, Signer
+from ledger.integrity.key_files import load_or_create_signer
 
 SIGNING_KEY_FILE = "QP_LEDGER_SIGNING_KEY_FILE"
 LOG_ORIGIN = "QP_LEDGER_LOG_ORIGIN"

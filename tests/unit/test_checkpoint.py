@@ -26,7 +26,6 @@ from ledger.integrity.checkpoint import (
     Signer,
     checkpoint_body,
     key_id,
-    load_or_create_signer,
     open_note,
     parse_checkpoint_body,
     parse_verifier_key,
@@ -34,6 +33,7 @@ from ledger.integrity.checkpoint import (
     sign_note,
     verify_checkpoint,
 )
+from ledger.integrity.key_files import load_or_create_signer
 from ledger.integrity.leaf import encode_leaf
 from ledger.integrity.merkle import leaf_hash
 from ledger.integrity.verifier import main as verifier_main
