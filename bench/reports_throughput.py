@@ -40,19 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import machine, scratch_postgres, server_url
-from api_throughput import (
-    WARM_UP_SECONDS,
-    Client,
-    Tally,
-    create_token,
-    fetch,
-    free_port,
-    http_client,
-    qp_ledger,
-    run_clients,
-    serve_options,
-    server,
-)
+from _servers import create_token, free_port, qp_ledger, serve_options, server
+from api_throughput import WARM_UP_SECONDS, Client, Tally, fetch, http_client, run_clients
 
 from api.config import DEFAULT_THREADS, DEFAULT_WORKERS
 

@@ -31,28 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 from _common import machine, measure_command, percentile, scratch_postgres, server_url
-from api_throughput import (
-    Client,
-    Tally,
-    create_token,
-    demo_codes,
-    fetch,
-    free_port,
-    http_client,
-    qp_ledger,
-    run_clients,
-    serve_options,
-    server,
-)
+from _servers import bare_command, create_token, ports, projectors, qp_ledger, serve_options, server
+from api_throughput import Client, Tally, demo_codes, fetch, http_client, run_clients
 from reports_throughput import DECISIONS, SUMMARIES, wait_caught_up
 
 from api.config import DEFAULT_THREADS
@@ -63,15 +49,6 @@ COUNTS = (1, 2, 4)
 MIX = "write,decision,decision,report"
 OK = {"write": 201, "decision": 200, "report": 200}
 Request = tuple[str, str, bytes | None, dict[str, str]]
-
-
-def ports(count: int) -> list[int]:
-    found: list[int] = []
-    while len(found) < count:
-        port = free_port()
-        if port not in found:
-            found.append(port)
-    return found
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -117,36 +94,6 @@ def run_cpu(database: str) -> float:
 
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-@contextmanager
-def projectors(url: str, count: int, logs: Path) -> Iterator[None]:
-    """``count`` ``qp-ledger project`` processes, each in its own process group."""
-    env = {**os.environ, "QP_LEDGER_DATABASE_URL": url}
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for k in range(count):
-            with (logs / f"project-{k}.log").open("wb") as out:
-                procs.append(
-                    subprocess.Popen(
-                        [*qp_ledger(), "project"],
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        yield
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 class Load:
@@ -280,19 +227,7 @@ def measure(args: argparse.Namespace) -> None:
             document = fetch(api_ports[0], f"/ccgs/{codes[0]}/schemes/{SCHEME}/decision", board)
             (logs / "decision.json").write_bytes(document)
             for k, port in enumerate(bare_ports):
-                bare = [
-                    sys.executable,
-                    str(Path(__file__).with_name("api_throughput.py")),
-                    "--bare-server",
-                    "--bare-document",
-                    str(logs / "decision.json"),
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(args.workers),
-                    "--threads",
-                    str(args.threads),
-                ]
+                bare = bare_command(logs / "decision.json", port, args)
                 stack.enter_context(server(bare, url, port, logs / f"bare-{k}.log"))
             database = url.rsplit("/", 1)[1]
             load = Load(args.mix, board, codes, ccg_tokens)
