@@ -99,6 +99,16 @@ def population(ccg: str, value: int) -> dict[str, Any]:
     }
 
 
+def inclusion_check(key: str, leaf: str, proof: str, checkpoint: str) -> list[str]:
+    """``qp-verify``'s arguments for one inclusion proof (run in-process and as a command)."""
+    return ["inclusion", "--key", key, "--leaf", leaf, "--proof", proof, checkpoint]
+
+
+def consistency_check(key: str, old: str, proof: str, checkpoint: str) -> list[str]:
+    """``qp-verify``'s arguments for one consistency proof from the ``old`` checkpoint."""
+    return ["consistency", "--key", key, "--old", old, "--proof", proof, checkpoint]
+
+
 def small_log(url: str) -> QPLedger:
     """A ledger on ``url`` holding six events: three populations each for 00C and 00D."""
     app = QPLedger(url)

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from ledger.integrity.verifier import main as verifier_main
+from tests.ledgerkit import consistency_check, inclusion_check
 
 SCRIPT = shutil.which("qp-ledger", path=str(Path(sys.executable).parent)) or "qp-ledger"
 SCHEME = "qp-2013-14"
@@ -114,46 +115,10 @@ def test_the_operator_signs_and_the_auditor_verifies_from_files(workdir: Path) -
     key = "@verifier.key"
     out = ok(verifier(cwd, "checkpoint", "--key", key, "new.txt"))
     assert f"tree size {new_size}" in out
-    out = ok(
-        verifier(
-            cwd,
-            "inclusion",
-            "--key",
-            key,
-            "--leaf",
-            "event-10.leaf",
-            "--proof",
-            "inclusion.json",
-            "new.txt",
-        )
-    )
+    out = ok(verifier(cwd, *inclusion_check(key, "event-10.leaf", "inclusion.json", "new.txt")))
     assert "VERIFIED" in out
-    ok(
-        verifier(
-            cwd,
-            "inclusion",
-            "--key",
-            key,
-            "--leaf",
-            "event-10.leaf",
-            "--proof",
-            "inclusion-old.json",
-            "old.txt",
-        )
-    )
-    out = ok(
-        verifier(
-            cwd,
-            "consistency",
-            "--key",
-            key,
-            "--old",
-            "old.txt",
-            "--proof",
-            "consistency.json",
-            "new.txt",
-        )
-    )
+    ok(verifier(cwd, *inclusion_check(key, "event-10.leaf", "inclusion-old.json", "old.txt")))
+    out = ok(verifier(cwd, *consistency_check(key, "old.txt", "consistency.json", "new.txt")))
     assert f"consistency {old_size} -> {new_size}: VERIFIED" in out
     # The operator's own check, against the checkpoint the auditor kept.
     out = ok(qp(cwd, "verify", "--checkpoint", "old.txt", "--key", key))

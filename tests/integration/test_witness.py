@@ -378,70 +378,14 @@ def test_one_byte_changed_in_the_cosignature_and_readers_refuse_it(site: Site) -
 
 def test_usage_errors_exit_2(site: Site) -> None:
     first, _ = site.checkpoint("cp-a.txt")
-    refused(
-        site.audit(
-            "witness",
-            "cosign",
-            "--key-file",
-            "none.key",
-            "--state",
-            "s",
-            "--log-key",
-            "@log.vkey",
-            "--checkpoint",
-            first,
-        ),
-        "no witness key file",
-        2,
-    )
-    refused(
-        site.audit(
-            "witness",
-            "cosign",
-            "--key-file",
-            "w1.key",
-            "--state",
-            "s",
-            "--log-key",
-            "junk",
-            "--checkpoint",
-            first,
-        ),
-        "--log-key",
-        2,
-    )
-    refused(
-        site.audit(
-            "witness",
-            "cosign",
-            "--key-file",
-            "w1.key",
-            "--state",
-            "s",
-            "--log-key",
-            "@log.vkey",
-            "--checkpoint",
-            "missing.txt",
-        ),
-        "cannot read missing.txt",
-        2,
-    )
-    refused(
-        site.audit(
-            "witness",
-            "cosign",
-            "--key-file",
-            "log.vkey",
-            "--state",
-            "s",
-            "--log-key",
-            "@log.vkey",
-            "--checkpoint",
-            first,
-        ),
-        "--key-file",
-        2,
-    )
+    for key_file, log_key, checkpoint, reason in (
+        ("none.key", "@log.vkey", first, "no witness key file"),
+        ("w1.key", "junk", first, "--log-key"),
+        ("w1.key", "@log.vkey", "missing.txt", "cannot read missing.txt"),
+        ("log.vkey", "@log.vkey", first, "--key-file"),
+    ):
+        cosign = ("--key-file", key_file, "--state", "s", "--log-key", log_key)
+        refused(site.audit("witness", "cosign", *cosign, "--checkpoint", checkpoint), reason, 2)
     refused(
         site.audit(
             "verify", "--checkpoint", first, "--key", "@log.vkey", "--witness-key", "@log.vkey"

@@ -37,6 +37,7 @@ from ledger.integrity.key_files import load_or_create_signer
 from ledger.integrity.leaf import encode_leaf
 from ledger.integrity.merkle import leaf_hash
 from ledger.integrity.verifier import main as verifier_main
+from tests.ledgerkit import consistency_check, inclusion_check
 from tests.merkle_reference import MemoryTree
 
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -295,36 +296,8 @@ def test_verifier_command_line_from_files(
         json.dumps({"tree_size_1": 4, "tree_size_2": 7, "consistency_path": b64})
     )
     key = "@key.pub"
-    assert (
-        verifier_main(
-            [
-                "inclusion",
-                "--key",
-                key,
-                "--leaf",
-                "leaf.bin",
-                "--proof",
-                "inclusion.json",
-                "new.txt",
-            ]
-        )
-        == 0
-    )
-    assert (
-        verifier_main(
-            [
-                "consistency",
-                "--key",
-                key,
-                "--old",
-                "old.txt",
-                "--proof",
-                "consistency.json",
-                "new.txt",
-            ]
-        )
-        == 0
-    )
+    assert verifier_main(inclusion_check(key, "leaf.bin", "inclusion.json", "new.txt")) == 0
+    assert verifier_main(consistency_check(key, "old.txt", "consistency.json", "new.txt")) == 0
     assert verifier_main(["leaf", "leaf.bin"]) == 0
     out = capsys.readouterr().out
     assert "inclusion of leaf.bin at leaf index 3: VERIFIED" in out
@@ -332,35 +305,7 @@ def test_verifier_command_line_from_files(
     assert f"leaf hash: {leaf_hash(leaf).hex()}" in out
     # A changed leaf, or a checkpoint for another size, is not verified.
     Path("leaf.bin").write_bytes(leaf.replace(b"payload", b"paylo4d"))
-    assert (
-        verifier_main(
-            [
-                "inclusion",
-                "--key",
-                key,
-                "--leaf",
-                "leaf.bin",
-                "--proof",
-                "inclusion.json",
-                "new.txt",
-            ]
-        )
-        == 1
-    )
-    assert (
-        verifier_main(
-            [
-                "inclusion",
-                "--key",
-                key,
-                "--leaf",
-                "leaf.bin",
-                "--proof",
-                "inclusion.json",
-                "old.txt",
-            ]
-        )
-        == 1
-    )
+    assert verifier_main(inclusion_check(key, "leaf.bin", "inclusion.json", "new.txt")) == 1
+    assert verifier_main(inclusion_check(key, "leaf.bin", "inclusion.json", "old.txt")) == 1
     err = capsys.readouterr().err
     assert "NOT VERIFIED: proof is for tree size 7, the checkpoint is 4" in err
