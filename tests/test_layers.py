@@ -39,12 +39,17 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
-def _with_line(tree: Path, module: str, line: str) -> None:
+def _lint_with_line(tree: Path, module: str, line: str) -> subprocess.CompletedProcess[str]:
+    """Lint the copy with ``line`` added to ``module``, then put the module back."""
     path = tree / module
     text = path.read_text()
     anchor = "from __future__ import annotations\n"
     assert anchor in text, f"{module} has no __future__ import to anchor the edit"
     path.write_text(text.replace(anchor, anchor + line + "\n", 1))
+    try:
+        return _lint(tree)
+    finally:
+        shutil.copy(ROOT / module, path)
 
 
 def test_the_copy_passes_as_the_repository_does(tree: Path) -> None:
@@ -53,11 +58,9 @@ def test_the_copy_passes_as_the_repository_does(tree: Path) -> None:
 
 
 def test_an_upward_import_breaks_the_layers_and_makes_a_cycle(tree: Path) -> None:
-    _with_line(tree, "ledger/engine/diff.py", "import ledger.service.application  # noqa")
-    try:
-        result = _lint(tree)
-    finally:
-        shutil.copy(ROOT / "ledger/engine/diff.py", tree / "ledger/engine/diff.py")
+    result = _lint_with_line(
+        tree, "ledger/engine/diff.py", "import ledger.service.application  # noqa"
+    )
     assert result.returncode != 0
     assert "ledger.engine is not allowed to import ledger.service" in result.stdout
     assert "ledger.engine.diff -> ledger.service.application" in result.stdout
@@ -65,10 +68,6 @@ def test_an_upward_import_breaks_the_layers_and_makes_a_cycle(tree: Path) -> Non
 
 
 def test_a_database_import_in_the_engine_breaks_the_pure_core(tree: Path) -> None:
-    _with_line(tree, "ledger/engine/decide.py", "import sqlalchemy  # noqa")
-    try:
-        result = _lint(tree)
-    finally:
-        shutil.copy(ROOT / "ledger/engine/decide.py", tree / "ledger/engine/decide.py")
+    result = _lint_with_line(tree, "ledger/engine/decide.py", "import sqlalchemy  # noqa")
     assert result.returncode != 0
     assert "ledger.engine.decide -> sqlalchemy" in result.stdout
