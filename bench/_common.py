@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmarks: scratch PostgreSQL databases and percentiles.
+"""Shared helpers for the benchmarks: scratch databases, the raw baseline's table, percentiles.
 
 Every benchmark works in a database it creates and drops itself
 (``qp_bench_<pid>``), so it never touches the ``test`` database or a real
@@ -7,11 +7,14 @@ ledger, and two runs never collide.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -37,6 +40,34 @@ def scratch_postgres(url: str | None = None) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+@contextmanager
+def scratch_database(args: argparse.Namespace) -> Iterator[str]:
+    """A scratch SQLite file (``args.sqlite``) or a scratch database on ``args.url``'s server."""
+    if args.sqlite:
+        with tempfile.TemporaryDirectory(prefix="qp-bench-") as folder:
+            yield f"sqlite:///{Path(folder) / 'bench.db'}"
+    else:
+        with scratch_postgres(args.url) as url:
+            yield url
+
+
+# The raw-commit baselines' table: the events table's columns and unique key, nothing else.
+RAW_TABLE = """
+CREATE TABLE raw_events (
+    id BIGSERIAL PRIMARY KEY,
+    originator_id UUID NOT NULL,
+    originator_version BIGINT NOT NULL,
+    topic TEXT NOT NULL,
+    state BYTEA NOT NULL,
+    UNIQUE (originator_id, originator_version)
+)
+"""
+RAW_INSERT = (
+    "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
+    "VALUES (%s, %s, %s, %s)"
+)
 
 
 def psycopg2_dsn(sqlalchemy_url: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 HOST = "127.0.0.1"
+DECISION_ROUTE = "/ccgs/<ccg>/schemes/<scheme>/decision"  # the bare servers' decision path
 
 
 def qp_ledger() -> list[str]:
@@ -50,18 +51,14 @@ def ports(count: int) -> list[int]:
     return found
 
 
+def pool_options(port: int, args: argparse.Namespace) -> list[str]:
+    """Where a server listens and how many workers and threads it runs."""
+    return ["--port", str(port), "--workers", str(args.workers), "--threads", str(args.threads)]
+
+
 def serve_options(port: int, args: argparse.Namespace) -> list[str]:
     """The options of ``qp-ledger serve`` both servers get."""
-    return [
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-    ]
+    return ["--host", HOST, *pool_options(port, args)]
 
 
 @contextmanager
@@ -141,47 +138,33 @@ def create_token(url: str, role: str, org: str | None = None) -> str:
     return token
 
 
-def bare_command(document: Path, port: int, args: argparse.Namespace) -> list[str]:
-    """The command line of a bare server answering the decision path with ``document``."""
-    return [
-        sys.executable,
-        str(Path(__file__).with_name("api_throughput.py")),
-        "--bare-server",
-        "--bare-document",
-        str(document),
-        "--port",
-        str(port),
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
-    ]
+def bare_command(routes: dict[str, Path], port: int, args: argparse.Namespace) -> list[str]:
+    """The command line of a bare server answering each path of ``routes`` with that JSON file."""
+    command = [sys.executable, __file__]
+    for path, document in routes.items():
+        command += ["--route", f"{path}={document}"]
+    return [*command, *pool_options(port, args)]
 
 
-def bare_server(args: argparse.Namespace) -> None:
+def bare_server(routes: dict[str, Any], args: argparse.Namespace) -> None:
     """``qp-ledger serve`` exactly as for the API, serving a bare Flask app instead.
 
-    Only the WSGI app gunicorn loads is swapped, so the gunicorn settings
-    (bind, workers, threads, worker class, access log, timeouts) are the
-    serve command's own.
+    The app answers each path of ``routes`` with its document via ``jsonify``
+    (and /health). Only the WSGI app gunicorn loads is swapped, so the
+    gunicorn settings (bind, workers, threads, worker class, access log,
+    timeouts) are the serve command's own.
     """
     from flask import Flask, jsonify
 
     from ledger.cli import admin as cli_admin
 
-    document = json.loads(Path(args.bare_document).read_text("utf-8"))
+    def answer(document: Any) -> Any:
+        return lambda **_: jsonify(document)  # the path's variables are not needed
 
     def bare_app() -> Flask:
         app = Flask("bare")
-
-        @app.get("/ccgs/<ccg>/schemes/<scheme>/decision")
-        def decision(ccg: str, scheme: str) -> Any:
-            return jsonify(document)
-
-        @app.get("/health")
-        def health() -> Any:
-            return jsonify({"status": "ok"})
-
+        for path, document in {**routes, "/health": {"status": "ok"}}.items():
+            app.add_url_rule(path, path, answer(document))
         return app
 
     make = cli_admin.gunicorn_application
@@ -192,4 +175,24 @@ def bare_server(args: argparse.Namespace) -> None:
         return application
 
     cli_admin.gunicorn_application = bare_application
-    cli_admin.serve.main(serve_options(args.port, args), standalone_mode=True)
+    # No projector here (SQLite would start one by default): only the API's server projects.
+    cli_admin.serve.main([*serve_options(args.port, args), "--no-projector"], standalone_mode=True)
+
+
+def main() -> None:
+    """Run the bare server of ``bare_command``'s command line."""
+    parser = argparse.ArgumentParser(description="A bare Flask server answering fixed JSON.")
+    parser.add_argument("--route", action="append", default=[], help="PATH=FILE of JSON")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    args = parser.parse_args()
+    routes = {}
+    for route in args.route:
+        path, document = route.split("=", 1)
+        routes[path] = json.loads(Path(document).read_text("utf-8"))
+    bare_server(routes, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -39,11 +39,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
-from _common import machine, percentile, psycopg2_dsn, scratch_postgres, server_url
+from _common import (
+    RAW_INSERT,
+    RAW_TABLE,
+    machine,
+    percentile,
+    psycopg2_dsn,
+    scratch_postgres,
+    server_url,
+)
 from _servers import (
+    DECISION_ROUTE,
     HOST,
     bare_command,
-    bare_server,
     create_token,
     free_port,
     qp_ledger,
@@ -55,18 +63,6 @@ from api.config import DEFAULT_THREADS, DEFAULT_WORKERS
 
 SCHEME = "qp-2013-14"
 WARM_UP_SECONDS = 1.0
-RAW_TABLE = """
-CREATE TABLE raw_events (
-    id BIGSERIAL PRIMARY KEY,
-    originator_id UUID NOT NULL,
-    originator_version BIGINT NOT NULL,
-    topic TEXT NOT NULL,
-    state BYTEA NOT NULL,
-    UNIQUE (originator_id, originator_version)
-)
-"""
-
-
 # -- load -------------------------------------------------------------------------
 
 
@@ -182,8 +178,7 @@ def raw_client(dsn: str, payload: bytes, clients: int) -> Client:
                 version = next(versions)
             t0 = time.perf_counter()
             cur.execute(
-                "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
-                "VALUES (%s, %s, %s, %s)",
+                RAW_INSERT,
                 (
                     stream,
                     version,
@@ -221,7 +216,7 @@ def measure(args: argparse.Namespace) -> None:
             args.position = json.loads(document)["position"]
             doc_file = logs / "decision.json"
             doc_file.write_bytes(document)
-            bare = bare_command(doc_file, bare_port, args)
+            bare = bare_command({DECISION_ROUTE: doc_file}, bare_port, args)
             with server(bare, url, bare_port, logs / "bare-server.log"):
                 run_phases(args, url, api_port, bare_port, board, codes, ccg_tokens, len(document))
     print(f"load average after: {os.getloadavg()[0]:.2f}")
@@ -348,14 +343,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--url", default=server_url(), help="any database on the server")
     parser.add_argument("--logs", default="/tmp/qp-bench-api", help="server logs go here")
-    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--bare-document", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.bare_server:
-        bare_server(args)
-    else:
-        measure(args)
+    measure(parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -34,22 +34,11 @@ import uuid
 from collections.abc import Callable
 
 import psycopg2
-from _common import machine, psycopg2_dsn, scratch_postgres, server_url
+from _common import RAW_INSERT, RAW_TABLE, machine, psycopg2_dsn, scratch_postgres, server_url
 from _common import measure_command as command
 
 from ledger.domain.ccgs import ccgs
 from ledger.service.application import QPLedger
-
-RAW_TABLE = """
-CREATE TABLE raw_events (
-    id BIGSERIAL PRIMARY KEY,
-    originator_id UUID NOT NULL,
-    originator_version BIGINT NOT NULL,
-    topic TEXT NOT NULL,
-    state BYTEA NOT NULL,
-    UNIQUE (originator_id, originator_version)
-)
-"""
 
 
 def in_threads(threads: int, appends: Callable[[int, range], object], start: int, n: int) -> float:
@@ -78,8 +67,7 @@ def raw_appends(conn: psycopg2.extensions.connection, payload: bytes, numbers: r
     cur = conn.cursor()
     for i in numbers:
         cur.execute(
-            "INSERT INTO raw_events (originator_id, originator_version, topic, state) "
-            "VALUES (%s, %s, %s, %s)",
+            RAW_INSERT,
             (
                 str(streams[i % 10]),
                 i,

@@ -33,14 +33,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
-from _common import machine, percentile, scratch_postgres, server_url
+from _common import machine, percentile, scratch_database, server_url
 from sqlalchemy import func, select
 
 from ledger.domain.ccgs import ccgs
@@ -228,11 +226,7 @@ def main() -> None:
     rng = random.Random(args.seed)
 
     with ExitStack() as stack:
-        if args.sqlite:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="qp-bench-"))
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        else:
-            url = stack.enter_context(scratch_postgres(args.url))
+        url = stack.enter_context(scratch_database(args))
         ledger = QPLedger(url)
         stack.callback(ledger.close)
         print(f"machine: {machine()}; backend: {url.split(':', 1)[0]}")

@@ -23,13 +23,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
-from _common import machine, percentile, scratch_postgres, server_url
+from _common import machine, percentile, scratch_database, server_url
 from sqlalchemy import select
 
 from ledger.demo.year import demo_commands
@@ -79,11 +77,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="use a scratch SQLite file")
     args = parser.parse_args()
     with ExitStack() as stack:
-        if args.sqlite:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="qp-bench-"))
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        else:
-            url = stack.enter_context(scratch_postgres(args.url))
+        url = stack.enter_context(scratch_database(args))
         ledger = open_followed_ledger(url)
         stack.callback(ledger.close)
         db = ReadModelDatabase(url)

@@ -31,16 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _common import machine, scratch_postgres, server_url
-from _servers import create_token, free_port, qp_ledger, serve_options, server
+from _common import machine, scratch_database, server_url
+from _servers import bare_command, create_token, free_port, qp_ledger, serve_options, server
 from api_throughput import WARM_UP_SECONDS, Client, Tally, fetch, http_client, run_clients
 
 from api.config import DEFAULT_THREADS, DEFAULT_WORKERS
@@ -48,65 +44,6 @@ from api.config import DEFAULT_THREADS, DEFAULT_WORKERS
 SCHEME = "qp-2013-14"
 SUMMARIES = f"/reports/summaries?scheme={SCHEME}&group_by=region"
 DECISIONS = f"/reports/decisions?scheme={SCHEME}&page_size=50"
-
-
-# -- the bare server -------------------------------------------------------------
-
-
-def bare_server(args: argparse.Namespace) -> None:
-    """``qp-ledger serve`` exactly as for the API, serving a bare Flask app instead.
-
-    The app answers the two report paths with the JSON bodies the API gave,
-    via ``jsonify``; only the WSGI app gunicorn loads is swapped (gunicorn's
-    settings are the serve command's own).
-    """
-    from flask import Flask, jsonify
-
-    from ledger.cli import admin as cli_admin
-
-    summaries = json.loads(Path(args.bare_summaries).read_text("utf-8"))
-    decisions = json.loads(Path(args.bare_decisions).read_text("utf-8"))
-
-    def bare_app() -> Flask:
-        app = Flask("bare")
-
-        @app.get("/reports/summaries")
-        def summaries_view() -> Any:
-            return jsonify(summaries)
-
-        @app.get("/reports/decisions")
-        def decisions_view() -> Any:
-            return jsonify(decisions)
-
-        @app.get("/health")
-        def health() -> Any:
-            return jsonify({"status": "ok"})
-
-        return app
-
-    make = cli_admin.gunicorn_application
-
-    def bare_application(options: dict[str, Any], config: dict[str, Any]) -> Any:
-        application = make(options, config)
-        application.load = bare_app  # the instance's loader: the only difference
-        return application
-
-    cli_admin.gunicorn_application = bare_application
-    # No projector here (SQLite would start one by default): only the API's server projects.
-    cli_admin.serve.main([*serve_options(args.port, args), "--no-projector"], standalone_mode=True)
-
-
-# -- the run ----------------------------------------------------------------------
-
-
-@contextmanager
-def database(args: argparse.Namespace) -> Iterator[str]:
-    if args.sqlite:
-        with tempfile.TemporaryDirectory(prefix="qp-bench-reports-") as tmp:
-            yield f"sqlite:///{tmp}/ledger.db"
-    else:
-        with scratch_postgres(args.url) as url:
-            yield url
 
 
 def wait_caught_up(port: int, token: str, limit: float) -> dict[str, Any]:
@@ -131,7 +68,7 @@ def measure(args: argparse.Namespace) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     backend = "SQLite" if args.sqlite else "PostgreSQL"
     print(f"machine: {machine()}; {backend}; load average {os.getloadavg()[0]:.2f}")
-    with database(args) as url:
+    with scratch_database(args) as url:
         api_port, bare_port = free_port(), free_port()
         started = time.perf_counter()
         api = [*qp_ledger(), "serve", *serve_options(api_port, args), "--demo", "--projector"]
@@ -150,21 +87,9 @@ def measure(args: argparse.Namespace) -> None:
             for name, path in (("summaries", SUMMARIES), ("decisions", DECISIONS)):
                 bodies[name] = fetch(api_port, path, reporter)
                 (logs / f"{name}.json").write_bytes(bodies[name])
-            bare = [
-                sys.executable,
-                __file__,
-                "--bare-server",
-                "--bare-summaries",
-                str(logs / "summaries.json"),
-                "--bare-decisions",
-                str(logs / "decisions.json"),
-                "--port",
-                str(bare_port),
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-            ]
+            routes = {"/reports/summaries": logs / "summaries.json"}
+            routes["/reports/decisions"] = logs / "decisions.json"
+            bare = bare_command(routes, bare_port, args)
             with server(bare, url, bare_port, logs / "bare-server.log"):
                 run_phases(args, api_port, bare_port, reporter, bodies)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
@@ -215,15 +140,7 @@ def main() -> None:
     parser.add_argument("--url", default=server_url(), help="any database on the server")
     parser.add_argument("--catch-up-timeout", type=float, default=240.0, help="seconds")
     parser.add_argument("--logs", default="/tmp/qp-bench-reports", help="server logs go here")
-    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--bare-summaries", help=argparse.SUPPRESS)
-    parser.add_argument("--bare-decisions", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.bare_server:
-        bare_server(args)
-    else:
-        measure(args)
+    measure(parser.parse_args())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ over the first 1, 2 or 4 ports; the other servers sit idle, so the settings
 can be interleaved in rounds and drift in the machine's load falls on all of
 them alike.
 
-Baseline, same run: 1, 2 and 4 **bare Flask** servers (``api_throughput.py``'s
+Baseline, same run: 1, 2 and 4 **bare Flask** servers (``_servers.py``'s
 bare app — the same ``serve`` command and gunicorn settings, only the WSGI app
 swapped, answering the decision path with a stored decision document) under
 the same number of threads spread the same way, GET only. Every figure is
@@ -37,7 +37,16 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from _common import machine, measure_command, percentile, scratch_postgres, server_url
-from _servers import bare_command, create_token, ports, projectors, qp_ledger, serve_options, server
+from _servers import (
+    DECISION_ROUTE,
+    bare_command,
+    create_token,
+    ports,
+    projectors,
+    qp_ledger,
+    serve_options,
+    server,
+)
 from api_throughput import Client, Tally, demo_codes, fetch, http_client, run_clients
 from reports_throughput import DECISIONS, SUMMARIES, wait_caught_up
 
@@ -227,7 +236,7 @@ def measure(args: argparse.Namespace) -> None:
             document = fetch(api_ports[0], f"/ccgs/{codes[0]}/schemes/{SCHEME}/decision", board)
             (logs / "decision.json").write_bytes(document)
             for k, port in enumerate(bare_ports):
-                bare = bare_command(logs / "decision.json", port, args)
+                bare = bare_command({DECISION_ROUTE: logs / "decision.json"}, port, args)
                 stack.enter_context(server(bare, url, port, logs / f"bare-{k}.log"))
             database = url.rsplit("/", 1)[1]
             load = Load(args.mix, board, codes, ccg_tokens)
