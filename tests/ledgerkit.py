@@ -11,6 +11,7 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
+from hypothesis import HealthCheck, Phase, settings
 from sqlalchemy import Table, create_engine, text
 
 from ledger.service.application import QPLedger
@@ -151,3 +152,19 @@ class Ledgers:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
         return QPLedger(self.base_url)
+
+
+def fresh_ledger_examples(max_examples: int) -> settings:
+    """Hypothesis settings for properties whose every example starts from ``Ledgers.fresh``.
+
+    A fresh database per example makes shrinking a failure take minutes, so
+    there is none (the failing commands go in the assertion message); the
+    function-scoped ``Ledgers`` fixture is meant to serve every example.
+    """
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )

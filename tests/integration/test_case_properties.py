@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.service.application import QPLedger
-from tests.ledgerkit import Ledgers
+from tests.ledgerkit import Ledgers, fresh_ledger_examples
 
 SCHEME = "qp-2013-14-pir"
 CCGS = ("06F", "06P", "06N")
@@ -33,13 +33,7 @@ TRUSTS = ("trust:RC9", "trust:RWE", "trust:R1K")
 DATES = ("2013-04-01", "2013-11-05", "2014-03-31", "2013-03-31", "2014-04-01")
 FIRST, LAST = "2013-04-01", "2014-03-31"
 
-SETTINGS = settings(
-    max_examples=12,
-    deadline=None,
-    database=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+SETTINGS = fresh_ledger_examples(12)
 
 
 @dataclass

@@ -23,10 +23,10 @@ from itertools import count
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.ledgerkit import Ledgers
+from tests.ledgerkit import Ledgers, fresh_ledger_examples
 
 SCHEME = "qp-2013-14"
 YEAR = "2013-14"
@@ -56,15 +56,7 @@ STANDARDS = {
     "ambulance-cat-a-8-min": Decimal("0.75"),
 }
 
-SETTINGS = settings(
-    max_examples=15,
-    deadline=None,
-    database=None,
-    # Each example builds a fresh database, so shrinking a failure would take minutes;
-    # the failing commands are in the assertion message instead.
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+SETTINGS = fresh_ledger_examples(15)
 
 
 # -- an independent model of one CCG's facts -------------------------------------
