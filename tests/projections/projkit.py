@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.demo.year import demo_commands
 from ledger.projections import (
@@ -19,6 +19,9 @@ from ledger.projections import (
 )
 from ledger.service.application import QPLedger
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 SCHEME = "qp-2013-14"
 
 
@@ -29,6 +32,25 @@ def as_ledger_returns(ledger: QPLedger, document: dict[str, Any]) -> dict[str, A
     if attach is not None:
         attach(out)
     return out
+
+
+def reports_app(settings: dict[str, Any], ledger: QPLedger) -> Iterator[Flask]:
+    """The API app on ``settings`` and ``ledger``, waiting at most 0.3 s for a report's position;
+    its report reader is closed after."""
+    from api import create_app
+    from api.views import reports
+
+    app = create_app({**settings, "TESTING": True, reports.WAIT_SETTING: 0.3}, ledger=ledger)
+    yield app
+    found = app.extensions.get("qp_ledger_reports")
+    if found is not None:
+        found.close()
+
+
+def bearer(app: Flask, role: str, org: str | None = None) -> dict[str, str]:
+    """The Authorization header of a new token for ``role`` (and ``org``)."""
+    _, plaintext = app.extensions["qp_tokens"].create(role, org)
+    return {"Authorization": f"Bearer {plaintext}"}
 
 
 def demo(limit: int) -> list[dict[str, Any]]:

@@ -15,47 +15,23 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ledger.projections import PROJECTIONS, ProjectorGroup
-from tests.projections.projkit import SCHEME, Harness, demo
+from tests.projections.projkit import SCHEME, Harness, bearer, demo, reports_app
 
-#: The roles the reports are meant for (docs/projections.md); patched into
-#: api.auth.READERS here until the app's composition root lists them itself.
+#: The roles the reports are meant for (docs/projections.md).
 REPORT_READERS = ("reporter", "board", "auditor")
 
 
 @pytest.fixture
-def app(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    yield from make_app(harness, monkeypatch)
+def app(harness: Harness) -> Iterator[Flask]:
+    yield from reports_app({"QP_LEDGER_DATABASE_URL": harness.url}, harness.ledger)
 
 
 @pytest.fixture
-def sqlite_app(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def sqlite_app(sqlite_url: str) -> Iterator[Flask]:
     """For what is pure HTTP (query validation), not worth a second backend."""
     h = Harness(sqlite_url)
-    yield from make_app(h, monkeypatch)
+    yield from reports_app({"QP_LEDGER_DATABASE_URL": h.url}, h.ledger)
     h.close()
-
-
-def make_app(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    from api import auth, create_app
-    from api.views import reports
-
-    if "read-reports" not in auth.READERS:
-        monkeypatch.setitem(auth.READERS, "read-reports", REPORT_READERS)
-    app = create_app(
-        {"QP_LEDGER_DATABASE_URL": harness.url, "TESTING": True, reports.WAIT_SETTING: 0.3},
-        ledger=harness.ledger,
-    )
-    if "reports" not in app.blueprints:
-        app.extensions["flask-smorest"]["apis"][""]["ext_obj"].register_blueprint(reports.blp)
-    yield app
-    found = app.extensions.get("qp_ledger_reports")
-    if found is not None:
-        found.close()
-
-
-def token(app: Flask, role: str, org: str | None = None) -> dict[str, str]:
-    _, plaintext = app.extensions["qp_tokens"].create(role, org)
-    return {"Authorization": f"Bearer {plaintext}"}
 
 
 @pytest.fixture
@@ -65,7 +41,7 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def reporter(app: Flask) -> dict[str, str]:
-    return token(app, "reporter")
+    return bearer(app, "reporter")
 
 
 @pytest.fixture
@@ -143,7 +119,7 @@ def test_decisions_filter_sort_and_page(
 def test_bad_queries_are_refused_naming_the_field(
     sqlite_app: Flask, query: str, field: str
 ) -> None:
-    r = get(sqlite_app.test_client(), f"/reports/decisions?{query}", token(sqlite_app, "reporter"))
+    r = get(sqlite_app.test_client(), f"/reports/decisions?{query}", bearer(sqlite_app, "reporter"))
     assert r.status_code == 422
     assert r.mimetype == "application/problem+json"
     assert field in {e["field"] for e in r.json["errors"]}
@@ -265,11 +241,11 @@ def test_not_built_yet_is_503(
 
 
 def test_who_may_read_reports(client: FlaskClient, app: Flask, projected: Harness) -> None:
-    reporter = token(app, "reporter")
+    reporter = bearer(app, "reporter")
     assert get(client, "/reports/decisions", {}).status_code == 401
     for role in REPORT_READERS:
-        assert get(client, "/reports/decisions", token(app, role)).status_code == 200, role
-    assert get(client, "/reports/decisions", token(app, "ccg", "00C")).status_code == 403
+        assert get(client, "/reports/decisions", bearer(app, role)).status_code == 200, role
+    assert get(client, "/reports/decisions", bearer(app, "ccg", "00C")).status_code == 403
     # A reporter reads the read models and nothing of the log itself.
     record = f"/ccgs/00C/schemes/{SCHEME}"
     assert get(client, f"{record}/history", reporter).status_code == 403

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import POSTGRES_URL, SCRATCH_DB, SERVER_URL, require_postgres, reset_postgres
 from tests.console.consolekit import sign_in
-from tests.projections.projkit import SCHEME, Harness, demo
+from tests.projections.projkit import SCHEME, Harness, bearer, demo, reports_app
 
 READ_DB = f"{SCRATCH_DB}_read"
 MAIN_CCGS = {c["ccg"] for c in demo(5)}
@@ -63,31 +63,10 @@ def main_and_read(urls: tuple[str, str]) -> Iterator[tuple[Harness, Harness]]:
 
 
 @pytest.fixture
-def app(main_and_read: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    from api import auth, create_app
-    from api.views import reports
-
-    if "read-reports" not in auth.READERS:
-        monkeypatch.setitem(auth.READERS, "read-reports", ("reporter", "board", "auditor"))
+def app(main_and_read: tuple[Harness, Harness]) -> Iterator[Flask]:
     main, read = main_and_read
-    app = create_app(
-        {
-            "QP_LEDGER_DATABASE_URL": main.url,
-            "QP_LEDGER_READ_DATABASE_URL": read.url,
-            "TESTING": True,
-            reports.WAIT_SETTING: 0.3,
-        },
-        ledger=main.ledger,
-    )
-    yield app
-    found = app.extensions.get("qp_ledger_reports")
-    if found is not None:
-        found.close()
-
-
-def bearer(app: Flask, role: str, org: str | None = None) -> dict[str, str]:
-    _, plaintext = app.extensions["qp_tokens"].create(role, org)
-    return {"Authorization": f"Bearer {plaintext}"}
+    settings = {"QP_LEDGER_DATABASE_URL": main.url, "QP_LEDGER_READ_DATABASE_URL": read.url}
+    yield from reports_app(settings, main.ledger)
 
 
 def test_reports_read_the_read_database_and_nothing_else_does(
