@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,12 @@ def build_signing(database_url: str, key_dir: Path, origin: str) -> Flask:
         QP_LEDGER_SIGNING_KEY_FILE=str(key_dir / "signing.key"),
         QP_LEDGER_LOG_ORIGIN=origin,
     )
+
+
+def until_closed(app: Flask) -> Iterator[Flask]:
+    """An app fixture's body: yield ``app``, then close its ledger."""
+    yield app
+    ledger_of(app).close()
 
 
 def ledger_of(app: Flask) -> QPLedger:

@@ -14,22 +14,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ledger.service.application import QPLedger
-from tests.api.apikit import HeadersFor, build, headers_factory, ledger_of
+from tests.api.apikit import HeadersFor, build, headers_factory, ledger_of, until_closed
 
 
 @pytest.fixture
 def api_app(database_url: str) -> Iterator[Flask]:
-    app = build(database_url)
-    yield app
-    ledger_of(app).close()
+    yield from until_closed(build(database_url))
 
 
 @pytest.fixture
 def sqlite_app(sqlite_url: str) -> Iterator[Flask]:
     """For behaviour that is pure HTTP (routing, parsing) and not worth a second backend."""
-    app = build(sqlite_url)
-    yield app
-    ledger_of(app).close()
+    yield from until_closed(build(sqlite_url))
 
 
 @pytest.fixture

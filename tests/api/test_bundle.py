@@ -19,7 +19,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ledger.integrity.bundle import verify_bundle
-from tests.api.apikit import CCG, SCHEME, build_signing, command, headers_factory, ledger_of
+from tests.api.apikit import (
+    CCG,
+    SCHEME,
+    build_signing,
+    command,
+    headers_factory,
+    ledger_of,
+    until_closed,
+)
 from tests.ledgerkit import rewrite_event
 
 ORIGIN = "qp-ledger.test/api-bundle"
@@ -28,9 +36,7 @@ RECORD = f"/ccgs/{CCG}/schemes/{SCHEME}"
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    app = build_signing(database_url, tmp_path, ORIGIN)
-    yield app
-    ledger_of(app).close()
+    yield from until_closed(build_signing(database_url, tmp_path, ORIGIN))
 
 
 def issue(app: Flask) -> str:

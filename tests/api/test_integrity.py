@@ -45,6 +45,7 @@ from tests.api.apikit import (
     command,
     headers_factory,
     ledger_of,
+    until_closed,
 )
 
 ORIGIN = "qp-ledger.test/api"
@@ -53,9 +54,7 @@ ORIGIN = "qp-ledger.test/api"
 @pytest.fixture
 def log_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """An app whose signing key lives in the test's own directory."""
-    app = build_signing(database_url, tmp_path, ORIGIN)
-    yield app
-    ledger_of(app).close()
+    yield from until_closed(build_signing(database_url, tmp_path, ORIGIN))
 
 
 @pytest.fixture
