@@ -187,32 +187,10 @@ def test_now_equals_the_head_by_position_and_by_time(ledger: QPLedger) -> None:
 
 def test_history_lists_every_event_with_position_time_actor_and_reason(ledger: QPLedger) -> None:
     r1 = ledger.execute(population(), actor="board:finance")
-    r2 = ledger.execute(
-        {
-            **cmd(
-                "threshold_agreed",
-                measure="pyll",
-                criterion="pyll-rate",
-                baseline=2100,
-                target=2000,
-            ),
-            "actor": "lat:body",
-        },
-        actor="lat:caller",
-    )
-    r3 = ledger.execute(
-        {
-            **cmd(
-                "threshold_agreed",
-                measure="pyll",
-                criterion="pyll-rate",
-                baseline=2100,
-                target=1990,
-                reason="revised",
-            ),
-            "actor": "lat:body",
-        }
-    )
+    # The same threshold agreed, then revised; both bodies name an actor.
+    pyll = cmd("threshold_agreed", measure="pyll", criterion="pyll-rate", baseline=2100)
+    r2 = ledger.execute({**pyll, "target": 2000, "actor": "lat:body"}, actor="lat:caller")
+    r3 = ledger.execute({**pyll, "target": 1990, "reason": "revised", "actor": "lat:body"})
     history = ledger.history("06F", SCHEME)
     assert [e["position"] for e in history] == [1, 2, 3, 4]
     assert [e["version"] for e in history] == [1, 2, 3, 4]
