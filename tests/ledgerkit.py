@@ -135,6 +135,26 @@ def rewrite_event(ledger: QPLedger, position: int) -> int:
     return rebuild_log(store)
 
 
+def behind_the_ledger(url: str, statement: str, **params: Any) -> None:
+    """Run ``statement`` on ``url`` in a connection of its own, as anyone with the database can."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement), params)
+    finally:
+        engine.dispose()
+
+
+def move_index_row(url: str, position: int) -> None:
+    """Point the index row of ``position`` at another (all-zero) stream."""
+    behind_the_ledger(
+        url,
+        "UPDATE qpledger_event_index SET originator_id = :other WHERE position = :p",
+        other="00000000-0000-0000-0000-000000000000",
+        p=position,
+    )
+
+
 class Ledgers:
     """Fresh empty ledgers on the backend under test (one test, many examples)."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from ledger.adapters.tokens import hash_token
 from ledger.service.application import QPLedger
 from tests.api.apikit import RECORD, build, ledger_of
+from tests.ledgerkit import behind_the_ledger
 
 VALUE = {"measure": "hcai", "criterion": "mrsa-cases", "period": "2013-14", "value": 0}
 
@@ -111,10 +112,7 @@ def test_no_log_line_carries_a_statements_parameters(
 ) -> None:
     """A database error is logged with its SQL, never its values (here: a token's hash)."""
     token, _ = _board(api_app)
-    engine = create_engine(database_url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE qp_ledger_api_tokens"))
-    engine.dispose()
+    behind_the_ledger(database_url, "DROP TABLE qp_ledger_api_tokens")
     with caplog.at_level(logging.DEBUG):
         r = api_app.test_client().get(
             f"{RECORD}/decision", headers={"Authorization": f"Bearer {token}"}

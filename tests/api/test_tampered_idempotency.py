@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy import create_engine, text
 
 from tests.api.apikit import BODIES, CCG, RECORD, SCHEME, headers_factory, ledger_of
+from tests.ledgerkit import behind_the_ledger
 
 
 def test_a_retry_whose_row_was_deleted_is_a_problem_naming_it(
@@ -20,12 +20,7 @@ def test_a_retry_whose_row_was_deleted_is_a_problem_naming_it(
     headers = {**headers_factory(api_app)("ccg"), "Idempotency-Key": "q4-return"}
     first = client.post(f"{RECORD}/measure-values", json=BODIES["measure-values"], headers=headers)
     assert first.status_code == 201, first.get_data(as_text=True)
-    engine = create_engine(database_url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DELETE FROM qpledger_idempotency WHERE key = 'q4-return'"))
-    finally:
-        engine.dispose()
+    behind_the_ledger(database_url, "DELETE FROM qpledger_idempotency WHERE key = 'q4-return'")
 
     again = client.post(f"{RECORD}/measure-values", json=BODIES["measure-values"], headers=headers)
     assert again.status_code == 500, again.get_data(as_text=True)

@@ -9,22 +9,10 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 from flask import Flask
-from sqlalchemy import create_engine, text
 
 from ledger.cli.main import main
 from tests.api.apikit import CCG, RECORD, SCHEME, command, headers_factory, ledger_of
-
-
-def _move_index_row(url: str, position: int) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                text("UPDATE qpledger_event_index SET originator_id = :other WHERE position = :p"),
-                {"other": "00000000-0000-0000-0000-000000000000", "p": position},
-            )
-    finally:
-        engine.dispose()
+from tests.ledgerkit import move_index_row
 
 
 def test_a_decision_over_a_moved_index_row_is_a_problem_naming_it(
@@ -36,7 +24,7 @@ def test_a_decision_over_a_moved_index_row_is_a_problem_naming_it(
         command("financial_position_declared", outturn="overspend", amount_pence=100)
     ).position
     ledger.execute(command("population_recorded", population=449_954, source="ONS"))
-    _move_index_row(database_url, moved)
+    move_index_row(database_url, moved)
 
     headers = headers_factory(api_app)("board")
     client = api_app.test_client()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from ledger.adapters.index_guard import IndexTampered
@@ -19,18 +18,7 @@ from ledger.domain.record import stream_id
 from ledger.projections import ReadModels
 from ledger.service.application import QPLedger
 from tests.api.apikit import project
-
-SCHEME = "qp-2013-14"
-
-
-def population(ccg: str, size: int) -> dict[str, object]:
-    return {
-        "type": "population_recorded",
-        "ccg": ccg,
-        "scheme": SCHEME,
-        "population": size,
-        "source": "ONS",
-    }
+from tests.ledgerkit import SCHEME, move_index_row, population
 
 
 def drop_every_connection(url: str) -> None:
@@ -107,13 +95,7 @@ def test_a_moved_index_row_is_refused_by_the_one_statement_read_too(postgres_url
         oid = str(stream_id("06F", SCHEME))
         for position in (first.position, moved):
             assert version_at(oid, position) == ledger.log_store.stream_version_at(oid, position)
-        engine = create_engine(postgres_url)
-        with engine.begin() as conn:
-            conn.execute(
-                text("UPDATE qpledger_event_index SET originator_id = :other WHERE position = :p"),
-                {"other": "00000000-0000-0000-0000-000000000000", "p": moved},
-            )
-        engine.dispose()
+        move_index_row(postgres_url, moved)
         for read in (version_at, ledger.log_store.stream_version_at):
             with pytest.raises(IndexTampered) as refused:
                 read(oid, moved)

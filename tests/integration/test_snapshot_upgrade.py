@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from ledger.cli.main import main
 from ledger.service.application import QPLedger
-from tests.ledgerkit import SCHEME, population
+from tests.ledgerkit import SCHEME, behind_the_ledger, population
 
 
 def _snapshots(url: str) -> tuple[int, int]:
@@ -31,12 +31,7 @@ def _snapshots(url: str) -> tuple[int, int]:
 
 
 def _as_before_authentication(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE qpledger_snapshot_macs"))
-    finally:
-        engine.dispose()
+    behind_the_ledger(url, "DROP TABLE qpledger_snapshot_macs")
 
 
 def _write(ledger: QPLedger, n: int) -> None:
