@@ -9,15 +9,14 @@ second write for a key whose row is gone.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, inspect, literal, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, Table, literal, select
 from sqlalchemy.orm import Session
 
+from ledger.adapters.epoch import EpochCodes
 from ledger.adapters.snapshot_auth import SnapshotKey, snapshot_key_file
 from ledger.domain.errors import LedgerError
 from ledger.integrity.key_codes import (
@@ -40,81 +39,35 @@ class IdempotencyTampered(LedgerError):
     code = "tampered-idempotency"
 
 
-class KeyCodes:
+class KeyCodes(EpochCodes):
     """One recorder's key-code tables, its epoch and the key (the snapshot key file)."""
+
+    what = "key codes"
+    tampered = IdempotencyTampered
+    unknown = "which writes stored an Idempotency-Key cannot be told"
 
     def __init__(self, engine: Any, events_table_name: str, idempotency: Table) -> None:
         assert isinstance(engine, Engine)
-        self.table = key_codes_table(events_table_name)
-        self.since_table = key_codes_since_table(events_table_name)
         self.idempotency = idempotency
         url = engine.url
         in_memory = url.database in (None, "", ":memory:")
         # The snapshot store's key file (a key of its own, per process, for a database in memory).
-        self.key = SnapshotKey(
+        key = SnapshotKey(
             None if in_memory else snapshot_key_file(url.render_as_string(hide_password=False))
         )
-        self._since: int | None = None
-        if not inspect(engine).has_table(self.table.name):
-            self._create(engine, events_table_name)
-        # Read now, so no write waits for it (a missing row raises on the first write).
-        with engine.connect() as conn, contextlib.suppress(IdempotencyTampered):
-            self.since(conn)
-
-    def _create(self, engine: Engine, events_table_name: str) -> None:
-        """Create both tables and fix the epoch: the position after the last event now.
-
-        Events before it were written without codes (a database from before
-        them): their rows stay usable and ``verify`` says how many there are.
-        One transaction, so a second process doing the same at the same moment
-        fails here and uses the first one's epoch.
-        """
-        try:
-            with engine.begin() as conn:
-                self.table.create(conn)
-                self.since_table.create(conn)
-                last = 0
-                if inspect(conn).has_table(events_table_name):
-                    events = Table(events_table_name, self.table.metadata, autoload_with=conn)
-                    last = int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
-                conn.execute(insert(self.since_table).values(since=last + 1))
-        except SQLAlchemyError:
-            if not inspect(engine).has_table(self.since_table.name):
-                raise
-            return
-        if last:
-            log.warning(
-                "key codes start at log position %d: the idempotency rows of the %d event(s) "
-                "before it were written without codes and are checked against the events only",
-                last + 1,
-                last,
-            )
-
-    def since(self, conn: Connection | Session) -> int:
-        """The epoch (read once): refuses when its row was deleted or duplicated."""
-        if self._since is None:
-            rows = conn.execute(select(self.since_table.c.since)).scalars().all()
-            if len(rows) != 1 or not isinstance(rows[0], int):
-                raise IdempotencyTampered(
-                    f"{self.since_table.name} holds {len(rows)} rows, not 1: which writes "
-                    "stored an Idempotency-Key cannot be told (run `qp-ledger verify`)"
-                )
-            self._since = int(rows[0])
-        return self._since
-
-    def _write_key(self) -> bytes:
-        key = self.key.get(create=True)
-        if key is None:
-            raise RuntimeError(
-                f"nothing can be written: the key file {self.key.path} cannot be read or created"
-            )
-        return key
+        super().__init__(
+            engine,
+            key_codes_table(events_table_name),
+            key_codes_since_table(events_table_name),
+            events_table_name,
+            key,
+        )
 
     def rows(
         self, conn: Connection | Session, index_rows: Sequence[Mapping[str, Any]], keyed: Any
     ) -> list[dict[str, Any]]:
         """The code row of each event of a write (``keyed``: its idempotency row, or None)."""
-        key, since = self._write_key(), self.since(conn)
+        key, since = self.write_key(), self.since(conn)
         out = []
         for index_row in index_rows:
             position = int(index_row["position"])

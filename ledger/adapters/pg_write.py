@@ -144,6 +144,7 @@ class PostgresWrite:
         sealed: Sequence[Mapping[str, Any]] = (),
         *,
         codes: Sequence[Mapping[str, Any]] = (),
+        index_codes: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[str, tuple[Any, ...]]:
         """Statement 2: every row of the write, one INSERT per table, in one statement."""
         r = self  # the tables
@@ -176,6 +177,10 @@ class PostgresWrite:
             # One key code per event (ledger/adapters/key_codes.py).
             name = r.events_table_name.removesuffix("_events") + "_key_codes"
             inserts.append(_values(name, ("position", "tag", "mac"), codes, params))
+        if index_codes:
+            # One index code per index row (ledger/adapters/index_codes.py).
+            name = r.events_table_name.removesuffix("_events") + "_index_codes"
+            inserts.append(_values(name, ("position", "mac"), index_codes, params))
         ctes = ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(inserts[:-1]))
         return f"WITH {ctes} {inserts[-1]}", tuple(params)
 

@@ -32,15 +32,15 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    func,
     select,
 )
-from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from ledger.adapters.gc_pause import gc_paused
 from ledger.adapters.group_commit import GroupCommit
-from ledger.adapters.index_guard import checked_stream_version
+from ledger.adapters.index_codes import IndexCodes
+from ledger.adapters.index_reads import IndexReads
 from ledger.adapters.key_codes import KeyCodes
 from ledger.adapters.pg_write import PostgresWrite
 from ledger.adapters.sealing import sealed_rows, sealed_table
@@ -87,7 +87,7 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
+class LedgerRecorder(IndexReads, IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
     """Application recorder that also writes the recorded-time index atomically.
 
     The SQL implementation of :class:`ledger.adapters.port.LedgerStore`.
@@ -107,6 +107,9 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
             self.events_table_name, self.channel_name, self.index, self.integrity, self.idempotency
         )
         self.key_codes = KeyCodes(self.datastore.engine, self.events_table_name, self.idempotency)
+        self.index_codes = IndexCodes(
+            self.datastore.engine, self.events_table_name, self.key_codes.key
+        )
         #: Concurrent writes of this process share one transaction (PostgreSQL only).
         engine = self.datastore.engine
         postgres = engine is not None and engine.dialect.name == "postgresql"
@@ -151,6 +154,7 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
         ).scalar()
         rows = self._index_rows(stored_events, positions, last)
         session.execute(self.index.insert(), rows)
+        session.execute(self.index_codes.table.insert(), self.index_codes.rows(session, rows))
         # Hash chain and Merkle log, in the same transaction (ledger/integrity/).
         self._record_integrity(session, stored_events, rows)
         retry = kwargs.get("idempotency")
@@ -255,89 +259,10 @@ class LedgerRecorder(IntegrityRecorderMixin, SQLAlchemyApplicationRecorder):
                 keyed,
                 sealed_rows(stored_events),
                 codes=self.key_codes.rows(conn, rows, keyed[0] if keyed else None),
+                index_codes=self.index_codes.rows(conn, rows),
             )
         )
         return positions
-
-    # -- reads used by point-in-time replay (all index lookups) -----------------
-
-    def _connect(self) -> Connection:
-        engine = self.datastore.engine
-        assert isinstance(engine, Engine)
-        return engine.connect()
-
-    def head(self) -> int:
-        """The last log position (0 for an empty log): one index lookup."""
-        with self._connect() as conn:
-            value = conn.execute(select(func.max(self.index.c.position))).scalar()
-        return int(value or 0)
-
-    def recorded_us(self, position: int) -> int | None:
-        """When the log stood at a position: the recorded time of its last event <= it.
-
-        Positions can have gaps (a write that loses a race on PostgreSQL burns a
-        sequence value), so a replay "at position P" is the prefix up to P.
-        """
-        idx = self.index
-        with self._connect() as conn:
-            value = conn.execute(
-                select(idx.c.recorded_us)
-                .where(idx.c.position <= position)
-                .order_by(idx.c.position.desc())
-                .limit(1)
-            ).scalar()
-        return None if value is None else int(value)
-
-    def position_at(self, recorded_us: int) -> int:
-        """The last log position recorded at or before the instant (0 if none)."""
-        idx = self.index
-        with self._connect() as conn:
-            found = conn.execute(
-                select(idx.c.position)
-                .where(idx.c.recorded_us <= recorded_us)
-                .order_by(idx.c.recorded_us.desc())
-                .limit(1)
-            ).scalar()
-        return int(found or 0)
-
-    def stream_version_at(self, originator_id: str, position: int) -> int | None:
-        """The stream's version as it stood at a log position (None: not yet opened)."""
-        idx = self.index
-        with self._connect() as conn:
-            version = conn.execute(
-                select(idx.c.originator_version)
-                .where(idx.c.originator_id == originator_id, idx.c.position <= position)
-                .order_by(idx.c.position.desc())
-                .limit(1)
-            ).scalar()
-        return checked_stream_version(self, originator_id, position, version)
-
-    def locate(self, originator_id: str, versions: list[int]) -> dict[int, tuple[int, int]]:
-        """Map stream versions to (log position, recorded time in microseconds)."""
-        idx = self.index
-        with self._connect() as conn:
-            rows = conn.execute(
-                select(idx.c.originator_version, idx.c.position, idx.c.recorded_us).where(
-                    idx.c.originator_id == originator_id, idx.c.originator_version.in_(versions)
-                )
-            ).all()
-        return {int(v): (int(p), int(t)) for v, p, t in rows}
-
-    def originator_at(self, position: int) -> str | None:
-        """The stream of the event at a log position (an HCAI case's, for a case receipt)."""
-        idx = self.index
-        with self._connect() as conn:
-            found = conn.execute(
-                select(idx.c.originator_id).where(idx.c.position == position)
-            ).scalar()
-        return None if found is None else str(found)
-
-    def log_head_at(self, position: int) -> tuple[int, bytes]:
-        """The Merkle tree (size, root) of the log as it stood at a position."""
-        with self._connect() as conn:
-            size = self.integrity.size_at_position(conn, position)
-            head = self.integrity.tree_head(conn, size)
-        return head.size, head.root
 
     def idempotent_write(self, actor: str, key: str) -> Mapping[str, Any] | None:
         """The row, if its key code vouches for it (else ``IdempotencyTampered``, naming it)."""

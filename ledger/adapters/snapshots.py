@@ -102,6 +102,8 @@ def audit_inputs(
         macs=macs,
         key_codes=getattr(store, "key_codes", None) and store.key_codes.table,
         key_codes_since=getattr(store, "key_codes", None) and store.key_codes.since_table,
+        index_codes=getattr(store, "index_codes", None) and store.index_codes.table,
+        index_codes_since=getattr(store, "index_codes", None) and store.index_codes.since_table,
     )
 
     def decode(originator_id: Any, version: int, topic: str, state: bytes) -> Any:

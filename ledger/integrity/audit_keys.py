@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
+from ledger.integrity.audit_epoch import checked_epoch, flag_orphan_codes
 from ledger.integrity.audit_reads import PAGE, Cursors
 from ledger.integrity.audit_report import AuditReport
 from ledger.integrity.key_codes import (
@@ -51,18 +52,9 @@ def audit_key_codes(
 ) -> list[str]:
     """Flag each code or row that disagrees; return notes for the report (how rows were checked)."""
     bound = report.last_position
-    rows = conn.execute(select(since_table.c.since)).scalars().all()
-    if len(rows) != 1 or not isinstance(rows[0], int):
-        report.flag(
-            None,
-            None,
-            f"{len(rows)} rows, not 1: the key codes' epoch is unknown, so no key code "
-            "can be checked (deleted or inserted?)",
-            table=since_table.name,
-            row=", ".join(f"since={r!r:.20}" for r in rows[:3]) or "none",
-        )
+    since = checked_epoch(conn, since_table, codes, report, "key codes")
+    if since is None:
         return []
-    since = int(rows[0])
     name = codes.name
     ev, kc, idem = events.c, codes.c, idempotency.c
     for (position,) in conn.execute(
@@ -79,30 +71,9 @@ def audit_key_codes(
             table=name,
             row=f"position={position}",
         )
-    earliest = conn.execute(select(func.min(kc.position))).scalar()
-    if isinstance(earliest, int) and earliest < since:
-        report.flag(
-            None,
-            None,
-            f"the epoch is after the key code at position {earliest}, which it should precede "
-            "(epoch edited?)",
-            table=since_table.name,
-            row=f"since={since}",
-        )
-    for (position,) in conn.execute(
-        select(kc.position)
-        .outerjoin_from(codes, events, ev.id == kc.position)
-        .where(ev.id.is_(None))
-        .order_by(kc.position)
-        .limit(100)
-    ):
-        report.flag(
-            position if isinstance(position, int) else None,
-            None,
-            "a key code with no event at its position (inserted?)",
-            table=name,
-            row=f"position={position}",
-        )
+    flag_orphan_codes(
+        conn, codes, events, ev.id, report, "a key code with no event at its position (inserted?)"
+    )
     checked = _codes_against_rows(conn, codes, idempotency, since, bound, key, report)
     for actor, ikey, position in conn.execute(
         select(idem.actor, idem.key, idem.position)

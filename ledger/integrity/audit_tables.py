@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Table, select
 
 from ledger.domain.determinations import determinations_id
 from ledger.domain.record import stream_id
+from ledger.integrity.audit_index_codes import audit_index_codes
 from ledger.integrity.audit_keys import audit_key_codes
 from ledger.integrity.audit_report import AuditReport
 from ledger.integrity.snapshot_mac import snapshot_mac
@@ -51,6 +52,9 @@ class OwnedTables:
     #: The key codes of idempotency rows and their epoch (ledger/integrity/key_codes.py).
     key_codes: Table | None = None
     key_codes_since: Table | None = None
+    #: The index rows' codes and their epoch (ledger/integrity/key_codes.py).
+    index_codes: Table | None = None
+    index_codes_since: Table | None = None
 
 
 def audit_tables(
@@ -72,6 +76,15 @@ def audit_tables(
             owned.idempotency,
             owned.key_codes,
             owned.key_codes_since,
+            snapshot_key,
+            report=report,
+        )
+    if owned.index_codes is not None and owned.index_codes_since is not None:
+        report.notes += audit_index_codes(
+            conn,
+            owned.index,
+            owned.index_codes,
+            owned.index_codes_since,
             snapshot_key,
             report=report,
         )

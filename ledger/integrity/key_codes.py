@@ -55,12 +55,13 @@ def key_codes_table(events_table_name: str, metadata: MetaData | None = None) ->
 
 def key_codes_since_table(events_table_name: str, metadata: MetaData | None = None) -> Table:
     """``<app>_key_codes_since``: one row, the first log position written with key codes."""
-    name = events_table_name.removesuffix("_events") + "_key_codes_since"
-    return Table(
-        name,
-        metadata or MetaData(),
-        Column("since", _BIG, primary_key=True, autoincrement=False),
-    )
+    return _epoch_table(events_table_name, "_key_codes_since", metadata)
+
+
+def _epoch_table(events_table_name: str, suffix: str, metadata: MetaData | None) -> Table:
+    name = events_table_name.removesuffix("_events") + suffix
+    column = Column("since", _BIG, primary_key=True, autoincrement=False)
+    return Table(name, metadata or MetaData(), column)
 
 
 def _text(value: Any) -> bytes:
@@ -116,6 +117,58 @@ def row_matches(key: bytes, since: int, position: int, row: Mapping[str, Any], c
     """Whether ``row`` is the idempotency row the code at ``position`` was written for."""
     try:
         expected = key_code(key, since, position, row)
+    except (TypeError, ValueError, struct.error):
+        return False
+    return isinstance(code, bytes | bytearray | memoryview) and hmac.compare_digest(
+        bytes(code), expected
+    )
+
+
+# -- index codes ----------------------------------------------------------------
+#
+# The position index says when each event was recorded and where it sits. The
+# leaf commits to the same facts, so ``verify`` catches an edited row; but a
+# decision "now" is stamped with the head's recorded time, "as of T" is found by
+# the times, and every event reference quotes one, all read from the index
+# without re-hashing the log. So every index row is written with an **index
+# code**: an HMAC under the same key over the epoch and the row's four columns,
+# checked on every read a decision makes (ledger/adapters/index_reads.py).
+
+_INDEX = b"qp-ledger index code v1\n"
+
+
+def index_codes_table(events_table_name: str, metadata: MetaData | None = None) -> Table:
+    """``<app>_index_codes``: one code per index row (from the epoch on)."""
+    name = events_table_name.removesuffix("_events") + "_index_codes"
+    return Table(
+        name,
+        metadata or MetaData(),
+        Column("position", _BIG, primary_key=True, autoincrement=False),
+        Column("mac", LargeBinary(32), nullable=False),
+    )
+
+
+def index_codes_since_table(events_table_name: str, metadata: MetaData | None = None) -> Table:
+    """``<app>_index_codes_since``: one row, the first log position written with index codes."""
+    return _epoch_table(events_table_name, "_index_codes_since", metadata)
+
+
+def index_code(key: bytes, since: int, position: int, stream: Any, version: Any, us: Any) -> bytes:
+    """The code of the index row (position, stream, version, recorded time in µs).
+
+    Raises ``TypeError`` for a version or time that is not an integer (SQLite
+    keeps whatever an ``UPDATE`` puts there): such a row matches no code.
+    """
+    message = _INDEX + struct.pack(">QQ", int(since), int(position)) + _text(stream)
+    return hmac.digest(key, message + struct.pack(">qq", _int(version), _int(us)), "sha256")
+
+
+def index_row_matches(
+    key: bytes, since: int, position: Any, stream: Any, version: Any, us: Any, code: Any
+) -> bool:
+    """Whether the index row is the one its code was written for."""
+    try:
+        expected = index_code(key, since, _int(position), stream, version, us)
     except (TypeError, ValueError, struct.error):
         return False
     return isinstance(code, bytes | bytearray | memoryview) and hmac.compare_digest(

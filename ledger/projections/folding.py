@@ -23,7 +23,6 @@ from typing import Any, cast
 from uuid import UUID
 
 from cachetools import LRUCache
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ledger.domain.clock import us_to_iso
@@ -75,16 +74,16 @@ class DecisionFolder:
         self._recorded = {}
         if not wanted:
             return
-        index = self.ledger.store.index
-        engine = self.ledger.store.datastore.engine
+        store = self.ledger.store
+        engine = store.datastore.engine
         assert isinstance(engine, Engine)
         with engine.connect() as conn:
+            # Each row with its index code, checked: a read model quotes these times.
             rows = conn.execute(
-                select(index.c.position, index.c.recorded_us).where(
-                    index.c.position.between(min(wanted), max(wanted))
-                )
+                store.coded(store.index.c.position.between(min(wanted), max(wanted)))
             ).all()
-        self._recorded = {int(p): int(t) for p, t in rows}
+            store.index_codes.check(conn, rows)
+        self._recorded = {int(p): int(t) for p, _, _, t, _ in rows}
 
     def recorded_us(self, position: int) -> int:
         found = self._recorded.get(position)

@@ -39,7 +39,8 @@ def record_events(
 ) -> Iterator[tuple[int, int, StoredEvent]]:
     """``(position, recorded_us, stored event)`` of each record event in (after, upto], in order."""
     events = _events_table(ledger)
-    index = ledger.store.index
+    store = ledger.store
+    index, codes = store.index, store.index_codes
     query = (
         select(
             events.c.id,
@@ -48,14 +49,20 @@ def record_events(
             events.c.originator_version,
             events.c.topic,
             events.c.state,
+            index.c.originator_id,
+            index.c.originator_version,
+            codes.table.c.mac,
         )
         .join(index, index.c.position == events.c.id)
+        .outerjoin(codes.table, codes.table.c.position == index.c.position)
         .where(events.c.id > after, events.c.id <= upto, events.c.topic.in_(RECORD_TOPICS))
         .order_by(events.c.id)
     )
     with _engine(ledger).connect() as conn:
         result = conn.execution_options(yield_per=STREAM_ROWS).execute(query)
-        for position, recorded_us, oid, version, topic, state in result:
+        for position, recorded_us, oid, version, topic, state, *indexed in result:
+            # The time is checked against its index code: the read model quotes it.
+            codes.check(conn, [(position, indexed[0], indexed[1], recorded_us, indexed[2])])
             yield (
                 position,
                 recorded_us,

@@ -63,8 +63,14 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def demo_server(tmp_path: Path, demo_database: Path):
-    """``serve --demo`` on a copy of a demo database: the read models still to build."""
+    """``serve --demo`` on a copy of a demo database: the read models still to build.
+
+    Copied with its snapshot key, as a backup is restored (docs/configuration.md):
+    without it no index row could be checked and every decision would be refused.
+    """
     shutil.copy(demo_database, tmp_path / "qp-ledger.db")
+    key = "qp-ledger-snapshot.key"
+    shutil.copy(demo_database.with_name(key), tmp_path / key)
     server = start_serve(tmp_path, "--demo")
     yield server
     server.kill()

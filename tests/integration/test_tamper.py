@@ -164,8 +164,8 @@ def test_a_checkpoint_catches_a_consistent_rewrite(log_url: str, tmp_path: Path)
     assert saved.returncode == 0, saved.stderr
     assert "created a new checkpoint signing key" in saved.stderr
     assert qp(log_url, tmp_path, "verify", "--checkpoint", str(checkpoint)).returncode == 0
-    # Keep 15 events (leaves 0..14): drop the rest, their hashes, key codes and the nodes
-    # over them.
+    # Keep 15 events (leaves 0..14): drop the rest, their hashes, key and index codes and
+    # the nodes over them.
     sql(
         log_url,
         f"DELETE FROM {EVENTS} WHERE id > 15",
@@ -173,6 +173,7 @@ def test_a_checkpoint_catches_a_consistent_rewrite(log_url: str, tmp_path: Path)
         "DELETE FROM qpledger_event_hashes WHERE position > 15",
         "DELETE FROM qpledger_merkle_nodes WHERE ((idx + 1) << level) > 15",
         "DELETE FROM qpledger_key_codes WHERE position > 15",
+        "DELETE FROM qpledger_index_codes WHERE position > 15",
     )
     ledger = QPLedger(log_url)  # a fresh process's view: nothing cached
     try:

@@ -59,11 +59,6 @@ SERVED_DIFFERENTLY = {
     "events.delete": "the events are the record",
     "events.insert": "the events are the record",
     "events.reorder": "the events are the record",
-    # the head and "as of" times are index lookups (replay.py, recorder.head): a
-    # decision "now" or "as of T" is stamped with, or resolved by, the edited time;
-    # a deleted last row makes "now" the position before it
-    "index.edit_time": "recorded times are read from the index when serving",
-    "index.delete": "the log's head is the index's last position",
 }
 RESULTS: dict[str, dict[str, dict[str, Any]]] = {}
 
@@ -82,6 +77,8 @@ class Tables:
             self.snapshots: Table = snapshots.recorder.events_record_cls.__table__  # type: ignore[union-attr]
             self.macs: Table = snapshots.macs.table  # type: ignore[union-attr]
             self.codes, self.since = store.key_codes.table, store.key_codes.since_table
+            self.index_codes = store.index_codes.table
+            self.index_since = store.index_codes.since_table
         finally:
             ledger.close()
         self.engine: Engine = create_engine(url)
@@ -150,10 +147,12 @@ def _index(t: Tables, kind: str) -> None:
         )
     elif kind == "edit_version":
         t.run(t.index.update().where(row).values(originator_version=900))
-    elif kind == "edit_time":
+    elif kind == "edit_time":  # the head's time: what a decision "now" is stamped with
         t.run(
             t.index.update().where(idx.position == last).values(recorded_us=idx.recorded_us + 1000)
         )
+    elif kind == "edit_time_earlier":  # a time in the middle: an event reference quotes it
+        t.run(t.index.update().where(row).values(recorded_us=idx.recorded_us - 1))
     elif kind == "delete":
         t.run(t.index.delete().where(idx.position == last))
     elif kind == "insert":
@@ -268,6 +267,36 @@ def _since(t: Tables, kind: str) -> None:
         t.run(t.since.insert().values(since=_position(t, LONG, 50)))
 
 
+def _index_codes(t: Tables, kind: str) -> None:
+    ic = t.index_codes.c
+    p, q = _position(t, LONG, 40), _position(t, LONG, 41)
+    if kind == "edit":
+        mac = bytes(t.one(select(ic.mac).where(ic.position == p))[0])
+        t.run(t.index_codes.update().where(ic.position == p).values(mac=mac[::-1]))
+    elif kind == "delete":
+        t.run(t.index_codes.delete().where(ic.position == p))
+    elif kind == "insert":  # a code claimed for a position with no index row
+        mac = t.one(select(ic.mac).where(ic.position == p))[0]
+        t.run(t.index_codes.insert().values(position=10_000, mac=mac))
+    else:  # the codes of two rows exchanged
+        a = t.one(select(ic.mac).where(ic.position == p))[0]
+        b = t.one(select(ic.mac).where(ic.position == q))[0]
+        t.run(
+            t.index_codes.update().where(ic.position == p).values(mac=b),
+            t.index_codes.update().where(ic.position == q).values(mac=a),
+        )
+
+
+def _index_since(t: Tables, kind: str) -> None:
+    since = t.index_since.c.since
+    if kind == "edit":  # a later epoch would pass the first rows off as written before codes
+        t.run(t.index_since.update().values(since=since + 10))
+    elif kind == "delete":
+        t.run(t.index_since.delete())
+    else:  # insert: a second epoch
+        t.run(t.index_since.insert().values(since=_position(t, LONG, 50)))
+
+
 def _leaves(t: Tables, kind: str) -> None:
     lv = t.leaves.c
     p, q = _position(t, LONG, 40), _position(t, LONG, 41)
@@ -306,8 +335,18 @@ TAMPERS: dict[str, tuple[Callable[[Tables, str], None], str, tuple[str, ...]]] =
     "index": (
         _index,
         "qpledger_event_index",
-        ("edit_stream", "edit_version", "edit_time", "delete", "insert", "reorder"),
+        (
+            "edit_stream",
+            "edit_version",
+            "edit_time",
+            "edit_time_earlier",
+            "delete",
+            "insert",
+            "reorder",
+        ),
     ),
+    "index_codes": (_index_codes, "qpledger_index_codes", ("edit", "delete", "insert", "reorder")),
+    "index_since": (_index_since, "qpledger_index_codes_since", ("edit", "delete", "insert")),
     "snapshots": (_snapshots, "qpledger_snapshots", ("edit", "delete", "insert", "reorder")),
     "macs": (_macs, "qpledger_snapshot_macs", ("edit", "delete", "insert", "reorder")),
     "idempotency": (
@@ -336,6 +375,9 @@ RELATED = {
     "qpledger_idempotency": ("qpledger_key_codes",),
     "qpledger_key_codes": ("qpledger_idempotency", "qpledger_key_codes_since"),
     "qpledger_key_codes_since": ("qpledger_key_codes",),
+    # An index row and its index code, likewise.
+    "qpledger_index_codes": ("qpledger_event_index", "qpledger_index_codes_since"),
+    "qpledger_index_codes_since": ("qpledger_index_codes",),
 }
 KINDS = [f"{group}.{kind}" for group, (_, _, kinds) in TAMPERS.items() for kind in kinds]
 
