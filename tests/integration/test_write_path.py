@@ -139,56 +139,59 @@ def test_a_postgres_append_is_four_round_trips(postgres_url: str) -> None:
         ledger.close()
 
 
-def test_a_held_record_moved_on_elsewhere_is_retried_on_the_log(database_url: str) -> None:
+@pytest.fixture
+def two_processes(database_url: str) -> Iterator[tuple[QPLedger, QPLedger]]:
+    """Two ledgers on one database, as two server processes each holding what it last saved."""
     a, b = QPLedger(database_url), QPLedger(database_url)
-    try:
-        a.execute(submit("06F", 1), actor="a")  # a holds 06F at version 2
-        b.execute(submit("06F", 2), actor="b")  # the log moves on without a knowing
-        receipt = a.execute(submit("06F", 3), actor="a")
-        assert receipt.version == 4
-        events = list(a.events.get(stream_id("06F", SCHEME)))
-        assert [e.originator_version for e in events] == [1, 2, 3, 4]
-        values = [getattr(e, "value", None) for e in events[1:]]
-        assert values == [1, 2, 3]
-        # And the next write from a starts from what it saved, at the right version.
-        assert a.execute(submit("06F", 4), actor="a").version == 5
-        # The lost race took no position: the log has no gap.
-        assert a.max_position() == 5
-    finally:
-        a.close()
-        b.close()
+    yield a, b
+    a.close()
+    b.close()
 
 
-def test_a_conditional_write_is_judged_on_the_log_not_a_stale_hold(database_url: str) -> None:
-    a, b = QPLedger(database_url), QPLedger(database_url)
-    try:
-        a.execute(submit("06F", 1), actor="a")  # a holds version 2
-        b.execute(submit("06F", 2), actor="b")  # the record is at version 3
-        # A client that read version 3 (from b) may write through a.
-        assert a.execute(submit("06F", 3), actor="a", expected_version=3).version == 4
-        with pytest.raises(ConcurrencyConflict):
-            a.execute(submit("06F", 4), actor="a", expected_version=3)
-    finally:
-        a.close()
-        b.close()
+def test_a_held_record_moved_on_elsewhere_is_retried_on_the_log(
+    two_processes: tuple[QPLedger, QPLedger],
+) -> None:
+    a, b = two_processes
+    a.execute(submit("06F", 1), actor="a")  # a holds 06F at version 2
+    b.execute(submit("06F", 2), actor="b")  # the log moves on without a knowing
+    receipt = a.execute(submit("06F", 3), actor="a")
+    assert receipt.version == 4
+    events = list(a.events.get(stream_id("06F", SCHEME)))
+    assert [e.originator_version for e in events] == [1, 2, 3, 4]
+    values = [getattr(e, "value", None) for e in events[1:]]
+    assert values == [1, 2, 3]
+    # And the next write from a starts from what it saved, at the right version.
+    assert a.execute(submit("06F", 4), actor="a").version == 5
+    # The lost race took no position: the log has no gap.
+    assert a.max_position() == 5
 
 
-def test_a_keyed_retry_through_a_stale_hold_returns_the_first_receipt(database_url: str) -> None:
-    a, b = QPLedger(database_url), QPLedger(database_url)
-    try:
-        a.execute(submit("06F", 1), actor="a")
-        first = b.execute(submit("06F", 2), actor="u", idempotency_key="k")
-        again = a.execute(submit("06F", 2), actor="u", idempotency_key="k")
-        assert again.replayed and not first.replayed
-        assert (again.event_id, again.position, again.recorded_at) == (
-            first.event_id,
-            first.position,
-            first.recorded_at,
-        )
-        assert len(list(a.events.get(stream_id("06F", SCHEME)))) == 3
-    finally:
-        a.close()
-        b.close()
+def test_a_conditional_write_is_judged_on_the_log_not_a_stale_hold(
+    two_processes: tuple[QPLedger, QPLedger],
+) -> None:
+    a, b = two_processes
+    a.execute(submit("06F", 1), actor="a")  # a holds version 2
+    b.execute(submit("06F", 2), actor="b")  # the record is at version 3
+    # A client that read version 3 (from b) may write through a.
+    assert a.execute(submit("06F", 3), actor="a", expected_version=3).version == 4
+    with pytest.raises(ConcurrencyConflict):
+        a.execute(submit("06F", 4), actor="a", expected_version=3)
+
+
+def test_a_keyed_retry_through_a_stale_hold_returns_the_first_receipt(
+    two_processes: tuple[QPLedger, QPLedger],
+) -> None:
+    a, b = two_processes
+    a.execute(submit("06F", 1), actor="a")
+    first = b.execute(submit("06F", 2), actor="u", idempotency_key="k")
+    again = a.execute(submit("06F", 2), actor="u", idempotency_key="k")
+    assert again.replayed and not first.replayed
+    assert (again.event_id, again.position, again.recorded_at) == (
+        first.event_id,
+        first.position,
+        first.recorded_at,
+    )
+    assert len(list(a.events.get(stream_id("06F", SCHEME)))) == 3
 
 
 def test_snapshots_taken_in_hand_are_the_state_the_log_replays_to(
