@@ -14,7 +14,6 @@ import logging
 import sqlite3
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from ledger.adapters.tokens import hash_token
 from ledger.service.application import QPLedger
@@ -55,15 +54,11 @@ def test_a_lost_postgres_connection_is_503_and_a_keyed_retry_stores_once(
     try:
         client, ccg = opened_record(app)
         # The server drops every connection of the app (a failover, a restart).
-        engine = create_engine(postgres_url)
-        with engine.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-        engine.dispose()
+        behind_the_ledger(
+            postgres_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
         keyed = {"Authorization": f"Bearer {ccg}", "Idempotency-Key": "mrsa-after-failover"}
         r = client.post(f"{RECORD}/measure-values", json=VALUE, headers=keyed)
         assert r.status_code == 503, r.json
