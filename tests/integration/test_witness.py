@@ -83,10 +83,10 @@ class Site:
         )
 
     def cosign(
-        self, witness: str, checkpoint: str, *proofs: str, **env: str
+        self, witness: str, checkpoint: str, *proofs: str, log_key: str = "@log.vkey", **env: str
     ) -> subprocess.CompletedProcess[str]:
         args = ["witness", "cosign", "--key-file", f"{witness}.key", "--state", f"{witness}.state"]
-        args += ["--log-key", "@log.vkey", "--checkpoint", checkpoint]
+        args += ["--log-key", log_key, "--checkpoint", checkpoint]
         for proof in proofs:
             args += ["--proof", proof]
         return self.audit(*args, **env)
@@ -276,35 +276,14 @@ def test_bad_signatures_proofs_and_origins_are_refused_by_name(
     other = Signer.generate("other.example/log")
     site.hand_over("other.vkey", str(other.verifier))
     foreign = sign_checkpoint("other.example/log", 3, bytes(32), other)
-    result = site.audit(
-        "witness",
-        "cosign",
-        "--key-file",
-        "w1.key",
-        "--state",
-        "w1.state",
-        "--log-key",
-        "@log.vkey",
-        "--checkpoint",
-        site.hand_over("foreign.txt", foreign),
+    refused(
+        site.cosign("w1", site.hand_over("foreign.txt", foreign)), "NOT COSIGNED (unknown-origin)"
     )
-    refused(result, "NOT COSIGNED (unknown-origin)")
     # The same origin under another key is not the log this witness follows.
     impostor = Signer.generate(ORIGIN)
     site.hand_over("impostor.vkey", str(impostor.verifier))
     fake = sign_checkpoint(ORIGIN, size_b, bytes(32), impostor)
-    result = site.audit(
-        "witness",
-        "cosign",
-        "--key-file",
-        "w1.key",
-        "--state",
-        "w1.state",
-        "--log-key",
-        "@impostor.vkey",
-        "--checkpoint",
-        site.hand_over("fake.txt", fake),
-    )
+    result = site.cosign("w1", site.hand_over("fake.txt", fake), log_key="@impostor.vkey")
     refused(result, "NOT COSIGNED (unknown-origin)")
     # After all that, the honest proof still works.
     ok(site.cosign("w1", second, f"proof-{size_a}-{size_b}.json"))
