@@ -134,6 +134,35 @@ def test_node_ids_cover_their_leaves() -> None:
     assert range_nodes(4, 7) == [NodeID(1, 2), NodeID(0, 6)]
 
 
+def _greedy_blocks(begin: int, end: int) -> list[NodeID]:
+    """From the left, the largest block aligned at the current leaf that ends by ``end``."""
+    blocks = []
+    while begin < end:
+        level = 0
+        while begin % (2 << level) == 0 and begin + (2 << level) <= end:
+            level += 1
+        blocks.append(NodeID(level, begin >> level))
+        begin += 1 << level
+    return blocks
+
+
+def test_an_unaligned_range_is_cut_at_its_alignment_not_at_its_length() -> None:
+    """range_nodes is public, and its promise is any ``[begin, end)``.
+
+    The planner only asks for ranges that start on a boundary at least as large
+    as the range, where the length alone decides each block; from a ``begin``
+    like 6 the first block must stop at 8 (a block of 4 from 6 is no node).
+    """
+    assert range_nodes(6, 16) == [NodeID(1, 3), NodeID(3, 1)]
+    assert range_nodes(2, 16) == [NodeID(1, 1), NodeID(2, 1), NodeID(3, 1)]
+    assert range_nodes(5, 6) == [NodeID(0, 5)]
+    for begin in range(70):
+        for end in range(begin, 70):
+            nodes = range_nodes(begin, end)
+            assert nodes == _greedy_blocks(begin, end), (begin, end)
+            assert [n.begin for n in nodes[1:]] == [n.end for n in nodes[:-1]]
+
+
 def test_each_node_is_fetched_once_in_one_batch() -> None:
     nodes = stored(H[:7])
     plan = inclusion_plan(6, 7)
