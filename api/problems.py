@@ -34,6 +34,7 @@ from ledger.domain.errors import (
     UnknownScheme,
 )
 from ledger.integrity.signed_head import SigningRefused
+from ledger.service.contiguous import EventMissing
 from ledger.service.erasure import SealedTextMissing
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -58,6 +59,8 @@ LEDGER_STATUS: dict[type[LedgerError], int] = {
     SigningRefused: 503,
     # The index was changed outside the ledger: no decision is made from it.
     IndexTampered: 500,
+    # A stream's versions have a gap: an event was removed outside the ledger.
+    EventMissing: 500,
     # An idempotency row disagrees with its write's key code: no receipt is made from it.
     IdempotencyTampered: 500,
     # An event's sealed words are gone with no erasure recorded: changed outside the ledger.
@@ -70,6 +73,7 @@ TITLES: dict[str, str] = {
     "signing-key-unavailable": "The checkpoint signing key cannot be used",
     "damaged-event": "The stored event was changed outside the ledger",
     "tampered-index": "The log's index was changed outside the ledger",
+    "tampered-events": "An event was removed from the log outside the ledger",
     "tampered-idempotency": "An idempotency row was changed outside the ledger",
     "tampered-sealed-text": "An event's stored words were removed outside the ledger",
     "invalid-command": "The command is not valid",

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.persistence import EventStore, JSONTranscoder, Mapper
 
 from ledger.adapters.index_guard import IndexTampered
@@ -35,6 +35,7 @@ from ledger.domain.facts import EventRef
 from ledger.domain.record import CCGPremiumRecord, event_id, stream_id
 from ledger.domain.scheme import get_scheme
 from ledger.integrity.sealed import SealedTextAsDigest
+from ledger.service.contiguous import ContiguousRepository
 from ledger.service.decision_cache import DecisionCache
 from ledger.service.receipts import Receipt
 
@@ -73,6 +74,20 @@ class LedgerCore(Application[UUID]):
         """Erasable words are stored apart from the payload (ledger/adapters/sealing.py)."""
         return self.factory.mapper(
             transcoder=self.construct_transcoder(), mapper_class=SealingMapper
+        )
+
+    def construct_repository(self) -> Repository[UUID]:
+        """The library's repository, rebuilding records only from unbroken runs of events
+        (ledger/service/contiguous.py); the same settings as the library's own."""
+        library = super().construct_repository()
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return ContiguousRepository(
+            event_store=library.event_store,
+            snapshot_store=library.snapshot_store,
+            cache_maxsize=int(maxsize) if maxsize else None,
+            fastforward=library.fastforward,
+            fastforward_skipping=library.fastforward_skipping,
+            deepcopy_from_cache=library.deepcopy_from_cache,
         )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

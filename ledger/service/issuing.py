@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from eventsourcing.application import project_aggregate
-
 from ledger.domain.ccgs import ccgs
 from ledger.domain.clock import us_to_iso
 from ledger.domain.determinations import CCGDeterminations
@@ -23,6 +21,7 @@ from ledger.domain.record_facts import facts_from_record, typed_versions
 from ledger.domain.scheme import get_scheme
 from ledger.engine.decide import decide_with_engine
 from ledger.engine.diff import differences, explain
+from ledger.service.contiguous import contiguous_projection
 from ledger.service.desk import Desk
 
 #: The longest Idempotency-Key (the ledger's idempotency table holds up to this).
@@ -229,7 +228,7 @@ class Issuing(Desk):
         if not version:
             return Facts(ccg=ccg, scheme=scheme, position=position, as_of=moment)
         events = self.ledger.repository.event_store.get(oid, lte=version)
-        record = project_aggregate(None, events)
+        record = contiguous_projection(None, events)
         if not isinstance(record, CCGPremiumRecord):
             raise NotFound(f"{ccg} has no record in {scheme} at position {position}")
         versions = typed_versions(record)
