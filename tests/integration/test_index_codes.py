@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from ledger.adapters.index_guard import IndexTampered
 from ledger.domain.clock import us_to_iso
 from ledger.projections.scan import record_events
 from ledger.service.application import QPLedger
-from tests.ledgerkit import SCHEME, population
+from tests.ledgerkit import SCHEME, behind_the_ledger, population
 
 CCG = "00T"
 EDIT_TIME = "UPDATE qpledger_event_index SET recorded_us = recorded_us"
@@ -40,13 +40,8 @@ def _written(url: str, n: int) -> list[int]:
 
 
 def _sql(url: str, *statements: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(text(statement))
-    finally:
-        engine.dispose()
+    for statement in statements:
+        behind_the_ledger(url, statement)
 
 
 def _as_of(url: str, instant_us: int) -> Any:

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, text
 
 from ledger.adapters.key_codes import IdempotencyTampered
 from ledger.cli.main import main
 from ledger.service.application import QPLedger
-from tests.ledgerkit import population
+from tests.ledgerkit import behind_the_ledger, population
 
 CCG, ACTOR = "00T", "board#t"
 
@@ -56,13 +55,8 @@ def _retry(url: str, key: str, n: int) -> Any:
 
 
 def _sql(url: str, *statements: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(text(statement))
-    finally:
-        engine.dispose()
+    for statement in statements:
+        behind_the_ledger(url, statement)
 
 
 def _verify(url: str, *options: str) -> Result:
