@@ -19,6 +19,7 @@ from api.schemas.common import (
     optional_text,
     required_text,
 )
+from api.schemas.records import erased_fields
 from ledger.domain.commands import COMMAND_TYPES
 from ledger.domain.determinations import OUTCOMES
 
@@ -100,7 +101,11 @@ class AttachmentRecord(Document):
 
 
 class Evidence(Document):
-    text = fields.String(required=True)
+    text = nullable_text("What the evidence shows; null once erased (see erased).")
+    event_id = fields.String(
+        required=True, metadata={"description": "Its event: what POST /erasures names."}
+    )
+    erased = erased_fields()
     attachments = fields.List(fields.Nested(AttachmentRecord), required=True)
     actor = fields.String(required=True)
     added_at = fields.String(required=True, metadata={"format": "date-time"})
@@ -118,14 +123,24 @@ class Appeal(RecordDocument):
         required=True, metadata={"description": "e.g. 06F.qp-2013-14.appeal-1"}
     )
     issue_id = fields.String(required=True)
-    grounds = fields.String(required=True)
+    grounds = nullable_text("Why the CCG says the decision is wrong; null once erased.")
     disputes = fields.List(fields.String(), required=True)
     status = fields.String(required=True, metadata={"enum": list(APPEAL_STATUSES)})
     actor = fields.String(required=True, metadata={"description": "Who lodged it."})
     lodged_at = fields.String(required=True, metadata={"format": "date-time"})
     evidence = fields.List(fields.Nested(Evidence), required=True)
-    determination = nullable_text("The Board's reasons, once determined.")
+    determination = nullable_text(
+        "The Board's reasons, once determined; null again once erased (see erased)."
+    )
     determined_at = fields.String(metadata={"format": "date-time"})
+    lodged_event_id = fields.String(
+        required=True,
+        metadata={"description": "The lodging's event (its grounds): what POST /erasures names."},
+    )
+    determined_event_id = fields.String(
+        metadata={"description": "The determination's event, once determined."}
+    )
+    erased = erased_fields()
     remedy = fields.List(
         fields.Nested(RemedyEvent),
         required=True,

@@ -34,8 +34,10 @@ class ErasuresView(MethodView):
     def post(self, body: dict[str, Any]) -> Response:
         """Erase the words of one event's field for good (the Board only).
 
-        Only words are erasable (`reason`), and only those of events recorded
-        since words were sealed; the facts a decision reads never are. The
+        Only words are erasable (an event's `reason`; an appeal's `grounds`,
+        its evidence's `text`, the Board's `determination`, whose events the
+        appeal names), and only those of events recorded since words were
+        sealed; the facts a decision reads never are. The
         erasure is itself an event: who, when and why. Erasing the same words
         again is 422 `rule-violation`; an event with no stored words to erase
         is 404 `not-found`.

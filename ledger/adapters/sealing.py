@@ -2,13 +2,23 @@
 
 :class:`SealingMapper` is eventsourcing's ``Mapper`` (the application's
 ``construct_mapper`` extension point) with one change on the way to storage:
-each erasable field of a CCG record's or an HCAI case's event
-(``ERASABLE_FIELDS``) is replaced in the stored payload by its salted digest
-(:mod:`ledger.integrity.sealed`), and the salt and words ride along on the
-stored event as ``SealedStoredEvent.sealed`` for the recorder to write to the
-sealed-text table in the same transaction. Reading back, the payload gives
-the event a :class:`SealedText` in that field; what people see (history)
-looks the words up by the event's stream and version (ledger/service/history.py).
+each erasable field (``ERASABLE_FIELDS``) is replaced in the stored payload
+by its salted digest (:mod:`ledger.integrity.sealed`), and the salt and words
+ride along on the stored event as ``SealedStoredEvent.sealed`` for the
+recorder to write to the sealed-text table in the same transaction. Two ways:
+
+* the ``reason`` of a CCG record's, an HCAI case's or an appeal's event is
+  sealed here, as the event is stored (the aggregates never keep it);
+* an appeal's ``grounds``, its evidence's ``text`` and the Board's
+  ``determination`` are kept in the determinations aggregate's state, so
+  the service seals them before the event is made (:func:`sealed_words`):
+  the aggregate, and so its snapshots, hold only the digest, and the words
+  reach this mapper on the value (``SealedText.opening``).
+
+A ``DecisionIssued`` event's reason is left as it is: it is part of what an
+evidence bundle carries. Reading back, the payload gives the event a
+:class:`SealedText` in that field; what people see (history, appeals) looks
+the words up by the event's stream, version and field (ledger/service/erasure.py).
 
 Only new events are sealed: one stored with plaintext keeps it, because its
 leaf commits to those bytes.
@@ -27,10 +37,18 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 from ledger.domain.cases import HCAICase
+from ledger.domain.determinations import CCGDeterminations
 from ledger.domain.record import CCGPremiumRecord, event_id
-from ledger.integrity.sealed import ERASABLE_FIELDS, SALT_BYTES, seal
+from ledger.integrity.sealed import ERASABLE_FIELDS, SALT_BYTES, SealedText, seal, sealing
 
-_SEALED_KINDS = (CCGPremiumRecord.Event, HCAICase.Event)
+#: Events whose plain ``reason`` is sealed as they are stored.
+_SEALED_KINDS = (
+    CCGPremiumRecord.Event,
+    HCAICase.Event,
+    CCGDeterminations.AppealLodged,  # type: ignore[attr-defined]
+    CCGDeterminations.AppealEvidenceAdded,  # type: ignore[attr-defined]
+    CCGDeterminations.AppealDetermined,  # type: ignore[attr-defined]
+)
 _BIG = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -69,19 +87,26 @@ class SealedStoredEvent(StoredEvent):
 
 
 class SealingMapper(Mapper[UUID]):
-    """eventsourcing's mapper, sealing the erasable fields of record and case events."""
+    """eventsourcing's mapper, sealing erasable fields: plain reasons, and words sealed already."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        if not isinstance(domain_event, _SEALED_KINDS):
-            return super().to_stored_event(domain_event)
         state = dict(vars(domain_event))
         sealed = []
         for field in ERASABLE_FIELDS:
-            text = state.get(field)
-            if isinstance(text, str) and text:
+            value = state.get(field)
+            if isinstance(value, SealedText) and value.opening is not None:
+                salt, text = value.opening
+                state[field] = SealedText(value.digest)
+                sealed.append(SealedField(field, value.digest, salt, text))
+            elif (
+                field == "reason"
+                and isinstance(value, str)
+                and value
+                and isinstance(domain_event, _SEALED_KINDS)
+            ):
                 salt = new_salt()
-                state[field] = sealed_text = seal(text, salt)
-                sealed.append(SealedField(field, sealed_text.digest, salt, text))
+                state[field] = sealed_text = seal(value, salt)
+                sealed.append(SealedField(field, sealed_text.digest, salt, value))
         if not sealed:
             return super().to_stored_event(domain_event)
         clone = object.__new__(type(domain_event))
@@ -99,6 +124,11 @@ class SealingMapper(Mapper[UUID]):
 def new_salt() -> bytes:
     """A fresh random salt per sealed field (tests pin it to compare two stores' bytes)."""
     return os.urandom(SALT_BYTES)
+
+
+def sealed_words(text: str) -> SealedText:
+    """Words to give an aggregate that keeps them: their digest, the words riding along."""
+    return sealing(text, new_salt())
 
 
 def sealed_rows(stored_events: Iterable[StoredEvent]) -> list[dict[str, Any]]:

@@ -8,9 +8,16 @@ from ledger.cli.common import actor_option, database_url_option, emit_json, json
 from ledger.service.application import QPLedger, default_actor
 
 
-@click.command("erase", short_help="Erase an event's words (its reason); proofs stay intact.")
+@click.command(
+    "erase", short_help="Erase an event's words (a reason, an appeal's); proofs stay intact."
+)
 @click.argument("event_id")
-@click.option("--field", required=True, help="The field whose words are erased: reason.")
+@click.option(
+    "--field",
+    required=True,
+    help="The field whose words are erased: reason, or an appeal's grounds, (evidence) text "
+    "or determination.",
+)
 @click.option("--why", required=True, help="Why the words are erased (kept with the erasure).")
 @actor_option
 @json_option("Print the erasure as JSON.")
@@ -25,11 +32,13 @@ def erase(
 ) -> None:
     """Erase the words of EVENT_ID's field (UK GDPR), for the Board.
 
-    Only words are erasable (reason), never a fact a decision reads, and only
+    Only words are erasable (an event's reason; an appeal's grounds, its
+    evidence's text, the Board's determination: their event ids are in
+    `qp-ledger issued CCG --json`), never a fact a decision reads, and only
     those of events recorded since words were sealed. The log keeps their
     salted digest, so every proof, checkpoint, bundle and decision stays as
-    it was; the erasure is an event of its own, and history shows the field
-    as erased, by whom, when and why. Over HTTP: POST /erasures, Board token.
+    it was; the erasure is an event of its own, and history (or the appeal)
+    shows the field as erased, by whom, when and why. Over HTTP: POST /erasures, Board token.
 
     Example:
 

@@ -207,13 +207,13 @@ def render_appeal(a: dict[str, Any]) -> str:
     out = [
         f"Appeal {a['appeal_id']} against {a['issue_id']} — {a['status']}",
         f"CCG {a['ccg']}, scheme {a['scheme']}; lodged {a['lodged_at']} by {a['actor']}",
-        f"grounds: {a['grounds']}",
+        f"grounds: {_words(a, 'grounds')}",
         f"disputes: {', '.join(a['disputes']) if a['disputes'] else '(none named)'}",
         "",
         f"evidence ({len(a['evidence'])}):" if a["evidence"] else "evidence: none yet",
     ]
     for e in a["evidence"]:
-        out.append(f"  {e['added_at']} by {e['actor']}: {e['text']}")
+        out.append(f"  {e['added_at']} by {e['actor']}: {_words(e, 'text')}")
         for f in e["attachments"]:
             out.append(
                 f"    attachment {f['name']}: {f['media_type']}, {f['size']:,} bytes, "
@@ -226,7 +226,7 @@ def render_appeal(a: dict[str, Any]) -> str:
     out += [
         "",
         f"determined {a['status']} {a.get('determined_at', '')}" + (f" by {by}" if by else ""),
-        f"reasons: {a['determination']}",
+        f"reasons: {_words(a, 'determination')}",
     ]
     if a["remedy"]:
         out.append("remedy, recorded on the CCG's record:")
@@ -238,6 +238,14 @@ def render_appeal(a: dict[str, Any]) -> str:
             else f"not yet revised: issue the revised decision with --appeal {a['appeal_id']}"
         )
     return "\n".join(out)
+
+
+def _words(item: dict[str, Any], field: str) -> str:
+    """An appeal's words, or how they were erased (as history shows an erased reason)."""
+    how = item.get("erased", {}).get(field)
+    if how is None:
+        return str(item[field])
+    return f"[{field} erased by {how['by']} at {how['at']}: {how['why']}]"
 
 
 def _value(field: str, value: Any) -> str:

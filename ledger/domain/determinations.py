@@ -6,6 +6,12 @@ upheld; an upheld appeal's remedy is recorded as ordinary ledger events on the
 CCG's record, followed by a revised issue that references the appeal. Keeping
 these on their own stream (not the CCG's record) means issuing a decision
 never changes the facts it was computed from.
+
+An appeal's grounds, its evidence's text and the determination are people's
+words, which may have to be erased: the service gives them here sealed (a
+salted digest, ledger/integrity/sealed.py; events stored before sealing hold
+the words themselves), and the state keeps whatever it was given. Nothing
+here reads them; what people see is looked up by the event's version.
 """
 
 from __future__ import annotations
@@ -148,7 +154,7 @@ class CCGDeterminations(Aggregate):
         self,
         appeal_id: str,
         issue_id: str,
-        grounds: str,
+        grounds: Any,
         disputes: list[str],
         actor: str,
         reason: str | None,
@@ -171,7 +177,7 @@ class CCGDeterminations(Aggregate):
     def add_evidence(
         self,
         appeal_id: str,
-        text: str,
+        text: Any,
         attachments: list[dict[str, Any]],
         actor: str,
         reason: str | None,
@@ -187,7 +193,7 @@ class CCGDeterminations(Aggregate):
         self,
         appeal_id: str,
         outcome: str,
-        determination: str,
+        determination: Any,
         remedy_events: list[dict[str, Any]],
         actor: str,
         reason: str | None,

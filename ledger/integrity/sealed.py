@@ -24,14 +24,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eventsourcing.persistence import Transcoding
 
 SEAL_DOMAIN = b"qp-ledger/sealed-text/v1\x00"
 SALT_BYTES = 16
-#: The only fields that may be sealed and erased: words, never a fact that decides money.
-ERASABLE_FIELDS: tuple[str, ...] = ("reason",)
+#: The only fields that may be sealed and erased: words, never a fact that decides money
+#: (an event's reason; an appeal's grounds, its evidence's text, the Board's determination).
+ERASABLE_FIELDS: tuple[str, ...] = ("reason", "grounds", "text", "determination")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -40,6 +41,11 @@ class SealedText:
     """What a payload holds in place of erasable words: their salted digest."""
 
     digest: str
+    #: (salt, words) on a value sealed in this process and not yet stored: an aggregate
+    #: that keeps words in its state (an appeal's grounds) is given them sealed, so its
+    #: snapshots hold the digest only, and the store takes the row from here. Never
+    #: encoded, compared or read back: what people see comes from the sealed-text table.
+    opening: tuple[bytes, str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.digest, str) or not _DIGEST.fullmatch(self.digest):
@@ -48,6 +54,11 @@ class SealedText:
 
 def seal(text: str, salt: bytes) -> SealedText:
     return SealedText("sha256:" + hashlib.sha256(SEAL_DOMAIN + salt + text.encode()).hexdigest())
+
+
+def sealing(text: str, salt: bytes) -> SealedText:
+    """The sealed words, carrying their salt and words to the store (``opening``)."""
+    return SealedText(seal(text, salt).digest, opening=(salt, text))
 
 
 def opens(sealed: SealedText, salt: bytes, text: str) -> bool:

@@ -3,6 +3,12 @@
 An upheld appeal's remedy is ledger events on the CCG's record, saved in one
 transaction with the determination, so an appeal is never upheld without its
 remedy (or the reverse).
+
+The grounds, the evidence's text and the determination are people's words,
+erasable (UK GDPR): they are given to the aggregate sealed (its state and
+snapshots hold their digest; ledger/adapters/sealing.py), and every read
+shows them from the sealed-text table by the event's version, or ``None``
+and how they were erased (ledger/service/erasure.py).
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
+from ledger.adapters.sealing import sealed_words
 from ledger.domain.ccgs import ccgs
 from ledger.domain.commands import CaseCommand, parse_command
 from ledger.domain.determinations import OUTCOMES, CCGDeterminations, determinations_id
 from ledger.domain.errors import InvalidCommand, LedgerError, NotFound, RuleViolation
-from ledger.domain.record import stream_id
+from ledger.domain.record import event_id, stream_id
 from ledger.domain.scheme import get_scheme
 from ledger.service.issuing import Issuing
 from ledger.service.retry import retry_on_conflict
@@ -111,7 +118,9 @@ class Appeals(Issuing):
             issued_us = self._recorded_us(ccg, scheme, entry["version"])
             desk.check_can_appeal(issue_id, self.ledger.log_store.clock(), issued_us, window)
             appeal_id = f"{ccg}.{scheme}.appeal-{len(desk.appeals) + 1}"
-            desk.lodge_appeal(appeal_id, issue_id, text, list(disputes or []), actor, None)
+            desk.lodge_appeal(
+                appeal_id, issue_id, sealed_words(text), list(disputes or []), actor, None
+            )
             return appeal_id
 
         keyed = self._keyed(
@@ -171,7 +180,7 @@ class Appeals(Issuing):
 
         def change(desk: CCGDeterminations) -> None:
             desk.check_open(appeal_id)
-            desk.add_evidence(appeal_id, body, files, actor, None)
+            desk.add_evidence(appeal_id, sealed_words(body), files, actor, None)
 
         keyed = self._keyed(
             idempotency_key,
@@ -267,7 +276,7 @@ class Appeals(Issuing):
                 {"stream": str(stream_id(ccg, scheme)), "version": v, "type": commands[i].type}
                 for i, v in enumerate(versions)
             ]
-            desk.determine_appeal(appeal_id, outcome, text, remedy_refs, actor, None)
+            desk.determine_appeal(appeal_id, outcome, sealed_words(text), remedy_refs, actor, None)
             # The desk's event is saved last, so the key's row names its version.
             self.ledger.save(record, desk, idempotency=None if keyed is None else keyed.retry)
             return self.appeal(ccg, scheme, appeal_id)
@@ -287,6 +296,23 @@ class Appeals(Issuing):
         if desk is None:
             raise NotFound(f"appeal_id: {ccg} has no appeals in {scheme}", field="appeal_id")
         appeal = dict(desk.appeal_ref(appeal_id))
+        words, erased = self._words(ccg, scheme, appeal)
+        lodged, determined = appeal["version"], appeal.get("determined_version")
+        appeal["grounds"] = words[(lodged, "grounds")]
+        if determined is not None:
+            appeal["determination"] = words[(determined, "determination")]
+        notes = {
+            field: how
+            for version, field in ((lodged, "grounds"), (determined, "determination"))
+            if (how := erased.get(version or 0, {}).get(field)) is not None
+        }
+        if notes:
+            appeal["erased"] = notes
+        # The events' ids: what `qp-ledger erase` and POST /erasures name.
+        oid = determinations_id(ccg, scheme)
+        appeal["lodged_event_id"] = event_id(oid, lodged)
+        if determined is not None:
+            appeal["determined_event_id"] = event_id(oid, determined)
         appeal["lodged_at"] = self._recorded_at(ccg, scheme, appeal.pop("version"))
         if "determined_version" in appeal:
             appeal["determined_at"] = self._recorded_at(
@@ -303,11 +329,29 @@ class Appeals(Issuing):
         appeal["evidence"] = [
             {
                 **{k: v for k, v in e.items() if k != "version"},
+                "text": words[(e["version"], "text")],
+                "event_id": event_id(oid, e["version"]),
                 "added_at": self._recorded_at(ccg, scheme, e["version"]),
+                **(
+                    {"erased": {"text": erased[e["version"]]["text"]}}
+                    if "text" in erased.get(e["version"], {})
+                    else {}
+                ),
             }
             for e in appeal["evidence"]
         ]
         return {"ccg": ccg, "scheme": scheme, **appeal}
+
+    def _words(
+        self, ccg: str, scheme: str, appeal: dict[str, Any]
+    ) -> tuple[dict[tuple[int, str], Any], dict[int, dict[str, Any]]]:
+        """An appeal's words by (version, field), unsealed, and how erased ones were erased."""
+        values = {(appeal["version"], "grounds"): appeal["grounds"]}
+        for e in appeal["evidence"]:
+            values[(e["version"], "text")] = e["text"]
+        if "determined_version" in appeal:
+            values[(appeal["determined_version"], "determination")] = appeal["determination"]
+        return self.ledger.unseal_fields(determinations_id(ccg, scheme), values)
 
     def appeals(self, ccg: str, scheme: str) -> list[dict[str, Any]]:
         desk = self._load(ccg, scheme)

@@ -1,7 +1,8 @@
 """Erasing an event's words (UK GDPR) without touching what the proofs cover.
 
-Only words are erasable (``ERASABLE_FIELDS``: an event's ``reason``); the
-facts that decide money never are. The words of events stored since sealing
+Only words are erasable (``ERASABLE_FIELDS``: an event's ``reason``, an
+appeal's ``grounds``, its evidence's ``text`` and the Board's
+``determination``); the facts that decide money never are. The words of events stored since sealing
 began live in the sealed-text table (ledger/adapters/sealing.py); erasing
 deletes that row in the same transaction as the ``TextErased`` event that
 says who erased it, when and why (ledger/domain/erasures.py). The payload
@@ -11,6 +12,7 @@ decision stays as it was.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -118,40 +120,53 @@ class Erasure(LedgerCore):
         return out
 
     def unseal(self, oid: UUID, events: list[Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """Each event's words as people see them, and how any erased field was erased.
-
-        One query for the stream's sealed words; the erasures only when some are gone.
-        """
-        sealed = [e for e in events if _sealed_fields(e)]
-        texts = (
-            self.log_store.sealed_texts(
-                str(oid), sealed[0].originator_version, sealed[-1].originator_version
+        """Each event's words as people see them, and how any erased field was erased."""
+        values = {
+            (e.originator_version, f): e.__dict__[f] for e in events for f in _sealed_fields(e)
+        }
+        words, erased = self.unseal_fields(oid, values)
+        return [
+            (
+                {f: words[(e.originator_version, f)] for f in _sealed_fields(e)},
+                erased.get(e.originator_version, {}),
             )
-            if sealed
-            else {}
-        )
+            for e in events
+        ]
+
+    def unseal_fields(
+        self, oid: UUID, values: Mapping[tuple[int, str], Any]
+    ) -> tuple[dict[tuple[int, str], Any], dict[int, dict[str, Any]]]:
+        """The words people see for a stream's (version, field) values, and the erasures.
+
+        A :class:`SealedText` is looked up in the sealed-text table (one query for
+        the stream); any other value (words stored before sealing, or none) is
+        shown as it is. An erased field shows ``None``, and its event's version
+        maps to how its fields were erased (by, at, why). Words gone with no
+        erasure recorded raise :class:`SealedTextMissing`.
+        """
+        sealed = sorted(k for k, v in values.items() if isinstance(v, SealedText))
+        texts = self.log_store.sealed_texts(str(oid), sealed[0][0], sealed[-1][0]) if sealed else {}
+        words = {k: v for k, v in values.items() if not isinstance(v, SealedText)}
+        erased: dict[int, dict[str, Any]] = {}
         erasures: Erasures | None = None
         looked = False
-        out = []
-        for e in events:
-            words: dict[str, Any] = {}
-            erased: dict[str, Any] = {}
-            for field in _sealed_fields(e):
-                text = texts.get((e.originator_version, field))
-                words[field] = text
-                if text is None:
-                    if not looked:
-                        erasures, looked = self.load_erasures(), True
-                    eid = event_id(oid, e.originator_version)
-                    erased = self.erased_fields(erasures, eid)
-                    if field not in erased:
-                        raise SealedTextMissing(
-                            f"the {field} of event {eid} (stream {oid} version "
-                            f"{e.originator_version}) is missing from the sealed-text table "
-                            "and no erasure is recorded (`qp-ledger verify` names the row)"
-                        )
-            out.append((words, erased))
-        return out
+        for version, field in sealed:
+            text = texts.get((version, field))
+            words[(version, field)] = text
+            if text is not None:
+                continue
+            if not looked:
+                erasures, looked = self.load_erasures(), True
+            eid = event_id(oid, version)
+            if version not in erased:
+                erased[version] = self.erased_fields(erasures, eid)
+            if field not in erased[version]:
+                raise SealedTextMissing(
+                    f"the {field} of event {eid} (stream {oid} version {version}) is "
+                    "missing from the sealed-text table and no erasure is recorded "
+                    "(`qp-ledger verify` names the row)"
+                )
+        return words, erased
 
 
 def _sealed_fields(event: Any) -> list[str]:

@@ -15,7 +15,7 @@ import schemathesis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.apikit import RECORD, HeadersFor, body, command, ledger_of
+from tests.api.apikit import CCG, RECORD, SCHEME, HeadersFor, body, command, ledger_of
 
 WORDS = "Dr Jane Example asked for the figure to be recorded"
 WHY = "the author asked for it to be erased"
@@ -98,3 +98,54 @@ def test_refused_erasures_change_nothing(
     assert words in str(answer.json)
     assert ledger_of(api_app).max_position() == head
     assert _history(client, headers)[-1]["reason"] == WORDS
+
+
+def test_the_board_erases_an_appeals_words_and_the_appeal_says_so(
+    api_app: Flask, client: FlaskClient, headers: HeadersFor
+) -> None:
+    spec = schemathesis.openapi.from_wsgi("/openapi.json", api_app)
+    ledger = ledger_of(api_app)
+    ledger.execute(command("population_recorded", population=449_953, source="ONS"))
+    desk = ledger.determinations
+    issue_id = desk.issue(CCG, SCHEME, actor="board#test")["issue_id"]
+    words = {"grounds": WORDS, "text": f"{WORDS}, in writing", "determination": f"Not so: {WORDS}"}
+    appeal_id = desk.lodge_appeal(
+        CCG, SCHEME, issue_id, grounds=words["grounds"], actor=f"ccg:{CCG}"
+    )["appeal_id"]
+    desk.add_evidence(CCG, SCHEME, appeal_id, text=words["text"], actor=f"ccg:{CCG}")
+    appeal = desk.determine_appeal(
+        CCG, SCHEME, appeal_id, outcome="dismissed", determination=words["determination"],
+        actor="board#test",
+    )  # fmt: skip
+    events = {
+        "grounds": appeal["lodged_event_id"],
+        "text": appeal["evidence"][0]["event_id"],
+        "determination": appeal["determined_event_id"],
+    }
+    how = {}
+    for field, event_id in events.items():
+        erased = client.post(
+            "/erasures",
+            json={"event_id": event_id, "field": field, "why": WHY},
+            headers=headers("board"),
+        )
+        assert erased.status_code == 201, erased.json
+        how[field] = {"by": body(erased)["erased_by"], "at": body(erased)["erased_at"], "why": WHY}
+    path = f"{RECORD}/appeals/{appeal_id}"
+    answer = client.get(path, headers=headers("auditor"))
+    spec[f"{'/ccgs/{ccg}/schemes/{scheme}'}/appeals/{{appeal_id}}"]["GET"].validate_response(answer)
+    shown = body(answer)
+    assert (shown["grounds"], shown["determination"]) == (None, None)
+    assert shown["erased"] == {"grounds": how["grounds"], "determination": how["determination"]}
+    assert shown["evidence"][0]["text"] is None
+    assert shown["evidence"][0]["erased"] == {"text": how["text"]}
+    listed = client.get(f"{RECORD}/appeals", headers=headers("auditor"))
+    assert body(listed)["appeals"] == [shown]
+    for said in words.values():
+        assert said not in answer.get_data(as_text=True) + listed.get_data(as_text=True)
+    money = client.post(
+        "/erasures",
+        json={"event_id": events["determination"], "field": "outcome", "why": WHY},
+        headers=headers("board"),
+    )
+    assert money.status_code == 422 and "cannot be erased" in money.json["detail"]
