@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -249,7 +250,11 @@ def test_replaying_06F_shows_the_decision_apis_pounds_at_three_positions(
         assert s.text("#share-link").endswith(f"?position={position}")
     s.check("replay")
     # By recorded time: the picker's instant resolves to a log position (shown, and shared).
-    picked = history[len(history) // 3]["recorded_at"][:19]
+    # The picker takes whole seconds: the second after an event, so the instant is at
+    # or after it (the demo can record a CCG's first events within one second, and
+    # the event's own second, truncated, may come before all of them).
+    recorded = datetime.fromisoformat(history[len(history) // 3]["recorded_at"])
+    picked = f"{recorded.replace(microsecond=0) + timedelta(seconds=1):%Y-%m-%dT%H:%M:%S}"
     s.page.get_by_label("Recorded time (UTC)").fill(picked)
     s.page.get_by_role("button", name="Replay at this time").click()
     s.page.wait_for_load_state("networkidle")
